@@ -1,0 +1,22 @@
+"""tessella: impute unmeasured genes and denoise measured genes in spatial transcriptomics."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("tessella")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+from tessella import datasets, evaluate, models
+from tessella.api import available_methods, benchmark, impute, refine
+
+__all__ = [
+    "__version__",
+    "available_methods",
+    "benchmark",
+    "datasets",
+    "evaluate",
+    "impute",
+    "models",
+    "refine",
+]

@@ -1,0 +1,176 @@
+"""Command line: ``tessella refine|impute|benchmark|info``.
+
+Inputs and outputs are ``.h5ad`` files. Errors in the input are reported as one
+line on stderr with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+EXIT_USAGE = 2
+
+
+def parse_value(text: str) -> Any:
+    """``'200'`` -> 200, ``'1e-3'`` -> 0.001, ``'true'`` -> True, anything else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``["max_epochs=200", "lr=1e-3"]`` -> a dict of hyper-parameters."""
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param takes NAME=VALUE, not {item!r}.")
+        params[key] = parse_value(value)
+    return params
+
+
+def split_names(text: str | None) -> list[str] | None:
+    """Comma-separated names, or the lines of a file given as ``@path``."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        return [line.strip() for line in Path(text[1:]).read_text().splitlines() if line.strip()]
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spatial", help="spatial data, .h5ad")
+    parser.add_argument("--layer", help="layer holding expression (default X)")
+    parser.add_argument("--input-scale", default="auto", choices=("auto", "counts", "log"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _predict_parser(sub: argparse._SubParsersAction, name: str, help_text: str):
+    parser = sub.add_parser(name, help=help_text)
+    _common(parser)
+    parser.add_argument("--genes", help="genes to impute: a,b,c or @file (default: all)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a hyper-parameter of the method (repeatable)")
+    parser.add_argument("--out", required=True, help="result file, .h5ad")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tessella",
+        description="Impute and denoise genes in spatial transcriptomics.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    refine = _predict_parser(sub, "refine", "reference-free refinement with gene embeddings")
+    refine.add_argument("--embeddings", required=True, help="gene-embedding table")
+    impute = _predict_parser(sub, "impute", "reference-based imputation")
+    impute.add_argument("--reference", required=True, help="scRNA-seq reference, .h5ad")
+    impute.add_argument("--method", default="knn")
+    impute.add_argument("--embeddings", help="gene-embedding table, for methods that use one")
+    impute.add_argument("--reference-layer")
+    bench = sub.add_parser("benchmark", help="k-fold-over-genes comparison of methods")
+    _common(bench)
+    bench.add_argument("--reference")
+    bench.add_argument("--reference-layer")
+    bench.add_argument("--embeddings")
+    bench.add_argument("--methods", default="refine,knn,mean")
+    bench.add_argument("--folds", type=int, default=5)
+    bench.add_argument("--genes", help="genes to evaluate: a,b,c or @file")
+    bench.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE")
+    bench.add_argument("--clustering", action="store_true",
+                       help="also score Leiden clusterings of the imputed genes")
+    bench.add_argument("--labels", help="obs column of cell labels for --clustering")
+    bench.add_argument("--out", help="per-gene scores, .csv")
+    sub.add_parser("info", help="versions, devices and available methods")
+    return parser
+
+
+def _run_predict(args: argparse.Namespace) -> None:
+    import tessella
+
+    common = dict(layer=args.layer, input_scale=args.input_scale, seed=args.seed,
+                  device=args.device, verbose=not args.quiet, **parse_params(args.param))
+    genes = split_names(args.genes)
+    if args.command == "refine":
+        result = tessella.refine(args.spatial, args.embeddings, genes, **common)
+    else:
+        result = tessella.impute(args.spatial, args.reference, args.method, genes,
+                                 embeddings=args.embeddings,
+                                 reference_layer=args.reference_layer, **common)
+    result.write_h5ad(args.out)
+    print(f"wrote {args.out}: {result.n_obs} cells x {result.n_vars} genes "
+          f"({int(result.var['measured'].sum())} measured)")
+
+
+def method_params(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["refine.max_epochs=200"]`` -> ``{"refine": {"max_epochs": 200}}``."""
+    per_method: dict[str, dict[str, Any]] = {}
+    for key, value in parse_params(items).items():
+        method, sep, name = key.partition(".")
+        if not sep:
+            raise ValueError(f"benchmark --param takes METHOD.NAME=VALUE, not {key!r}.")
+        per_method.setdefault(method, {})[name] = value
+    return per_method
+
+
+def _run_benchmark(args: argparse.Namespace) -> None:
+    import tessella
+
+    scores = tessella.benchmark(
+        args.spatial, reference=args.reference, embeddings=args.embeddings,
+        methods=split_names(args.methods), folds=args.folds, seed=args.seed,
+        genes=split_names(args.genes), layer=args.layer, reference_layer=args.reference_layer,
+        input_scale=args.input_scale, device=args.device, verbose=not args.quiet,
+        params=method_params(args.param), labels=args.labels, clustering=args.clustering)
+    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
+        print("median per method:")
+        print(scores.attrs["summary"].to_string())
+        if "clustering" in scores.attrs:
+            print("clustering agreement:")
+            print(scores.attrs["clustering"].to_string())
+    if args.out:
+        scores.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+
+
+def _run_info() -> None:
+    import torch
+
+    import tessella
+    from tessella.result import package_versions
+
+    for name, value in package_versions().items():
+        print(f"{name}: {value}")
+    print(f"cuda available: {torch.cuda.is_available()}")
+    print("methods:")
+    print(tessella.available_methods().to_string(index=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tessella`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        if args.command == "info":
+            _run_info()
+        elif args.command == "benchmark":
+            _run_benchmark(args)
+        else:
+            _run_predict(args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"tessella: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

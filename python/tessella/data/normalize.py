@@ -1,0 +1,133 @@
+"""Library-size normalisation and log1p, applied lazily block by block.
+
+A :class:`NormalizedView` stands for "these genes of this matrix, normalised":
+it keeps a reference to the user's matrix (never a copy of it), the columns to
+return, and the per-cell size factors. Blocks are normalised as they are read,
+so predicting on a million cells never holds more than one block in memory.
+
+Size factors are computed over a chosen set of genes (the measured genes of
+the task), so genes held out for evaluation never influence normalisation;
+:meth:`NormalizedView.with_columns` applies the same size factors to other
+genes of the same matrix, which is how held-out truth is put on the scale the
+model saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from tessella.data.matrix import DEFAULT_CHUNK, n_rows, raw_blocks, read_block, read_rows, row_sums
+
+
+def cell_totals(matrix: Any, columns: np.ndarray) -> np.ndarray:
+    """Per-cell total counts over ``columns``, streamed."""
+    totals = np.empty(n_rows(matrix), dtype=np.float64)
+    for start, stop, block in raw_blocks(matrix):
+        totals[start:stop] = row_sums(block, columns)
+    return totals
+
+
+@dataclass(frozen=True)
+class NormalizedView:
+    """Selected genes of an expression matrix, library-size normalised and log1p'd.
+
+    Attributes
+    ----------
+    matrix
+        The stored matrix (dense, sparse or backed); read, never written.
+    columns
+        Positions of the genes this view returns, in order.
+    scale
+        Per-cell factor ``target_sum / total``; None when the input is already
+        log-normalised and is returned as it is.
+    """
+
+    matrix: Any
+    columns: np.ndarray
+    scale: np.ndarray | None
+
+    @property
+    def n_obs(self) -> int:
+        return n_rows(self.matrix)
+
+    @property
+    def n_vars(self) -> int:
+        return len(self.columns)
+
+    def _transform(self, values: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
+        if scale is None:
+            return values
+        return np.log1p(values * scale[:, None].astype(np.float32))
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        """Cells ``start:stop`` as a dense float32 array (cells x genes)."""
+        values = read_block(self.matrix, start, stop, self.columns)
+        scale = None if self.scale is None else self.scale[start:stop]
+        return self._transform(values, scale)
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """The given cells, in the given order."""
+        values = read_rows(self.matrix, rows, self.columns)
+        scale = None if self.scale is None else self.scale[np.asarray(rows)]
+        return self._transform(values, scale)
+
+    def blocks(self, chunk_size: int = DEFAULT_CHUNK) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield ``(start, stop, block)`` over all cells."""
+        for start in range(0, self.n_obs, chunk_size):
+            stop = min(start + chunk_size, self.n_obs)
+            yield start, stop, self.block(start, stop)
+
+    def to_array(self) -> np.ndarray:
+        """All cells at once (for training sets and small data)."""
+        out = np.empty((self.n_obs, self.n_vars), dtype=np.float32)
+        for start, stop, block in self.blocks():
+            out[start:stop] = block
+        return out
+
+    def with_columns(self, columns: np.ndarray) -> NormalizedView:
+        """The same cells and size factors, other genes of the same matrix."""
+        return replace(self, columns=np.asarray(columns, dtype=np.int64))
+
+
+def normalized_view(
+    matrix: Any,
+    columns: np.ndarray,
+    is_counts: bool,
+    size_columns: np.ndarray | None = None,
+    target_sum: float | None = None,
+) -> tuple[NormalizedView, float | None]:
+    """Build a view of ``columns`` normalised by totals over ``size_columns``.
+
+    Parameters
+    ----------
+    matrix
+        Expression matrix, cells x genes.
+    columns
+        Genes the view returns.
+    is_counts
+        Raw counts are divided by the cell total, multiplied by ``target_sum`` and
+        log1p-transformed; otherwise values pass through unchanged.
+    size_columns
+        Genes whose sum is the cell total (default: ``columns``).
+    target_sum
+        Total every cell is scaled to; default the median cell total.
+
+    Returns
+    -------
+    The view and the target sum used (None for log-normalised input).
+    """
+    columns = np.asarray(columns, dtype=np.int64)
+    if not is_counts:
+        return NormalizedView(matrix, columns, None), None
+    size_columns = columns if size_columns is None else np.asarray(size_columns, dtype=np.int64)
+    totals = cell_totals(matrix, size_columns)
+    if target_sum is None:
+        positive = totals[totals > 0]
+        target_sum = float(np.median(positive)) if positive.size else 1.0
+    with np.errstate(divide="ignore"):
+        scale = np.where(totals > 0, target_sum / np.maximum(totals, 1e-12), 0.0)
+    return NormalizedView(matrix, columns, scale), target_sum

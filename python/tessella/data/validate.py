@@ -1,0 +1,184 @@
+"""Checks on user input, done once at the boundary with messages that say what to do.
+
+One streaming pass over the matrix checks the values (numeric, finite,
+non-negative), finds empty cells and genes, and tells raw counts from
+log-normalised values. Every problem raises ``ValueError`` (``TypeError`` for
+an object that is not an AnnData at all) naming the problem and its fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anndata as ad
+import numpy as np
+
+from tessella.data.matrix import block_values, matrix_dtype, raw_blocks
+
+InputScale = Literal["auto", "counts", "log"]
+INPUT_SCALES = ("auto", "counts", "log")
+#: Non-integer values above this are taken for normalised but not log-transformed data.
+MAX_LOG_VALUE = 50.0
+
+
+@dataclass(frozen=True)
+class MatrixReport:
+    """What one pass over a matrix found."""
+
+    n_cells: int
+    n_genes: int
+    is_integer: bool
+    max_value: float
+    empty_cells: np.ndarray
+    empty_genes: np.ndarray
+
+
+def require_anndata(obj: Any, role: str) -> ad.AnnData:
+    """Return ``obj`` if it is an AnnData, else raise a ``TypeError`` naming ``role``."""
+    if not isinstance(obj, ad.AnnData):
+        raise TypeError(
+            f"{role} must be an AnnData (or a path to an .h5ad file), not {type(obj).__name__}. "
+            "From R, use the tessella R package, which converts SingleCellExperiment, "
+            "SpatialExperiment and Seurat objects."
+        )
+    return obj
+
+
+def expression_matrix(adata: ad.AnnData, layer: str | None, role: str) -> Any:
+    """``adata.X`` or ``adata.layers[layer]``, without copying."""
+    if layer is None:
+        if adata.X is None:
+            raise ValueError(f"{role} has no X matrix; name the layer to use with layer=...")
+        return adata.X
+    if layer not in adata.layers:
+        available = ", ".join(adata.layers.keys()) or "none"
+        raise ValueError(
+            f"{role} has no layer {layer!r} (layers: {available}); "
+            "pass layer=None to use X, or one of the layers listed."
+        )
+    return adata.layers[layer]
+
+
+def check_gene_names(adata: ad.AnnData, role: str) -> None:
+    """Gene names must be unique: duplicates make gene matching ambiguous."""
+    names = adata.var_names
+    if names.is_unique:
+        return
+    duplicated = sorted(set(names[names.duplicated()]))
+    shown = ", ".join(duplicated[:5]) + (" ..." if len(duplicated) > 5 else "")
+    raise ValueError(
+        f"{role} has {len(duplicated)} duplicated gene name(s): {shown}. "
+        "Make them unique first, e.g. adata.var_names_make_unique(), "
+        "or sum the duplicated rows."
+    )
+
+
+def scan_matrix(matrix: Any, role: str) -> MatrixReport:
+    """Check the values of ``matrix`` in one pass and report what it holds."""
+    dtype = matrix_dtype(matrix)
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise ValueError(
+            f"{role} expression values have dtype {dtype}, which is not numeric; "
+            "convert the matrix to numbers (e.g. adata.X = adata.X.astype('float32'))."
+        )
+    n_cells, n_genes = (int(d) for d in matrix.shape)
+    row_totals = np.zeros(n_cells, dtype=np.float64)
+    col_totals = np.zeros(n_genes, dtype=np.float64)
+    is_integer, max_value = True, 0.0
+    for start, stop, block in raw_blocks(matrix):
+        values = block_values(block)
+        if values.size == 0:
+            continue
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"{role} contains NaN or infinite values (first in cells {start}-{stop}); "
+                "replace or remove them, e.g. with numpy.nan_to_num, before running tessella."
+            )
+        if values.min() < 0:
+            raise ValueError(
+                f"{role} contains negative values; tessella needs raw counts or "
+                "log-normalised expression (>= 0). Scaled or centred data cannot be used: "
+                "pass the counts layer instead (layer=...)."
+            )
+        is_integer = is_integer and bool(np.all(values == np.round(values)))
+        max_value = max(max_value, float(values.max()))
+        row_totals[start:stop] = np.asarray(block.sum(axis=1)).ravel()
+        col_totals += np.asarray(block.sum(axis=0), dtype=np.float64).ravel()
+    return MatrixReport(
+        n_cells=n_cells,
+        n_genes=n_genes,
+        is_integer=is_integer,
+        max_value=max_value,
+        empty_cells=np.flatnonzero(row_totals == 0),
+        empty_genes=np.flatnonzero(col_totals == 0),
+    )
+
+
+def resolve_scale(report: MatrixReport, input_scale: InputScale, role: str) -> bool:
+    """Return True when the matrix holds raw counts that need normalising and log1p."""
+    if input_scale not in INPUT_SCALES:
+        raise ValueError(f"input_scale must be one of {INPUT_SCALES}, not {input_scale!r}.")
+    if input_scale != "auto":
+        return input_scale == "counts"
+    if report.is_integer:
+        return True
+    if report.max_value > MAX_LOG_VALUE:
+        raise ValueError(
+            f"{role} holds non-integer values up to {report.max_value:.1f}: this looks "
+            "normalised but not log-transformed. Pass raw counts, log1p-transformed values, "
+            "or say how to treat it with input_scale='counts' or input_scale='log'."
+        )
+    return False
+
+
+def check_not_empty(report: MatrixReport, adata: ad.AnnData, role: str, genes: bool) -> None:
+    """Refuse cells with no expression (and, when ``genes``, genes never expressed)."""
+    if report.n_cells == 0 or report.n_genes == 0:
+        raise ValueError(f"{role} is empty ({report.n_cells} cells x {report.n_genes} genes).")
+    if report.empty_cells.size:
+        shown = ", ".join(map(str, adata.obs_names[report.empty_cells[:5]]))
+        raise ValueError(
+            f"{role} has {report.empty_cells.size} cell(s) with no expression at all "
+            f"(e.g. {shown}); they cannot be normalised. Remove them first, e.g. "
+            "adata = adata[np.asarray(adata.X.sum(axis=1)).ravel() > 0]."
+        )
+    if genes and report.empty_genes.size:
+        shown = ", ".join(map(str, adata.var_names[report.empty_genes[:5]]))
+        raise ValueError(
+            f"{role} has {report.empty_genes.size} gene(s) never detected "
+            f"(e.g. {shown}); they carry no signal to learn from. Remove them first, e.g. "
+            "adata = adata[:, np.asarray(adata.X.sum(axis=0)).ravel() > 0]."
+        )
+
+
+def validate_expression(
+    adata: ad.AnnData,
+    layer: str | None,
+    role: str,
+    input_scale: InputScale = "auto",
+    allow_empty_genes: bool = False,
+) -> bool:
+    """Validate one AnnData and return whether it holds raw counts.
+
+    Parameters
+    ----------
+    adata
+        The data set to check; never modified.
+    layer
+        Layer holding expression, or None for ``X``.
+    role
+        How to name the data set in error messages ("spatial", "reference").
+    input_scale
+        "auto" detects raw counts (all values integer) versus log-normalised values;
+        "counts" or "log" overrides the detection.
+    allow_empty_genes
+        Accept genes with no expression (true for references, which cover whole
+        transcriptomes).
+    """
+    require_anndata(adata, role)
+    check_gene_names(adata, role)
+    matrix = expression_matrix(adata, layer, role)
+    report = scan_matrix(matrix, role)
+    check_not_empty(report, adata, role, genes=not allow_empty_genes)
+    return resolve_scale(report, input_scale, role)

@@ -1,0 +1,80 @@
+"""Read and validate the user's inputs once, at the boundary.
+
+Files are read (``.h5ad``), objects are checked, and nothing the user passed is
+ever modified: later steps read from the user's matrices through normalised
+views and build new objects for the results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+
+from tessella.data.validate import InputScale, require_anndata, validate_expression
+from tessella.embeddings import EmbeddingSource, EmbeddingTable, load_embeddings
+from tessella.models.base import Imputer
+
+AnnDataLike = ad.AnnData | str | Path
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Validated inputs of one call."""
+
+    spatial: ad.AnnData
+    spatial_is_counts: bool
+    layer: str | None = None
+    reference: ad.AnnData | None = None
+    reference_is_counts: bool = True
+    reference_layer: str | None = None
+    embeddings: EmbeddingTable | None = None
+
+
+def read_anndata(obj: Any, role: str) -> ad.AnnData:
+    """An AnnData, or one read from an ``.h5ad`` path."""
+    if isinstance(obj, (str, Path)):
+        path = Path(obj)
+        if not path.exists():
+            raise FileNotFoundError(f"{role} file {path} does not exist.")
+        if path.suffix.lower() != ".h5ad":
+            raise ValueError(
+                f"{role} file {path.name} is not .h5ad; convert it first "
+                "(from R, the tessella package works on SingleCellExperiment and Seurat)."
+            )
+        return ad.read_h5ad(path)
+    return require_anndata(obj, role)
+
+
+def load_inputs(
+    methods: list[type[Imputer]],
+    spatial: AnnDataLike,
+    reference: AnnDataLike | None = None,
+    embeddings: EmbeddingSource | None = None,
+    layer: str | None = None,
+    reference_layer: str | None = None,
+    input_scale: InputScale = "auto",
+) -> Inputs:
+    """Read and check everything the given methods need."""
+    for method in methods:
+        if method.requires_reference and reference is None:
+            raise ValueError(f"method {method.name!r} needs a reference: pass reference=...")
+        if method.requires_embeddings and embeddings is None:
+            raise ValueError(
+                f"method {method.name!r} needs gene embeddings: pass embeddings= a table file "
+                "(.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a DataFrame."
+            )
+    spatial = read_anndata(spatial, "spatial")
+    spatial_is_counts = validate_expression(spatial, layer, "spatial", input_scale)
+    inputs = Inputs(spatial, spatial_is_counts, layer)
+    if reference is not None:
+        reference = read_anndata(reference, "reference")
+        reference_is_counts = validate_expression(
+            reference, reference_layer, "reference", "auto", allow_empty_genes=True)
+        inputs = replace(inputs, reference=reference, reference_is_counts=reference_is_counts,
+                         reference_layer=reference_layer)
+    if embeddings is not None:
+        inputs = replace(inputs, embeddings=load_embeddings(embeddings))
+    return inputs

@@ -1,0 +1,17 @@
+"""Imputation methods, all behind the :class:`~tessella.models.base.Imputer` interface.
+
+Importing this package registers every method by name.
+"""
+
+from tessella.models import knn, mean, refine  # noqa: F401  (registers the methods)
+from tessella.models.base import (
+    Imputer,
+    ImputerParams,
+    Prediction,
+    get_method,
+    register,
+    registered_methods,
+)
+
+__all__ = ["Imputer", "ImputerParams", "Prediction", "get_method", "register",
+           "registered_methods"]

@@ -1,0 +1,140 @@
+"""The ``Imputer`` interface every method implements, and the registry of methods.
+
+A method is an estimator: construct it with hyper-parameters (a dataclass, so
+a saved model can be rebuilt exactly), ``fit`` it on an
+:class:`~tessella.data.ImputationTask`, then ``predict`` values for the task's
+output genes (measured genes first, then targets). Methods register by name,
+so the API, the CLI and the R package list them from one place.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from tessella.data.task import ImputationTask
+
+
+@dataclass
+class ImputerParams:
+    """Options every method takes.
+
+    Attributes
+    ----------
+    seed
+        Seed for every random choice; the same seed gives the same result.
+    device
+        "auto" (CUDA when available, else CPU), "cpu" or "cuda".
+    verbose
+        Show progress bars and log progress.
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    verbose: bool = True
+
+
+@dataclass
+class Prediction:
+    """What ``predict`` returns.
+
+    Attributes
+    ----------
+    values
+        Cells x output genes, float32, on the normalised (log1p) scale.
+    latent
+        Cells x latent dimensions, for methods with a latent space.
+    reliability
+        Per output gene, the expected accuracy of its prediction (NaN where unknown).
+    """
+
+    values: np.ndarray
+    latent: np.ndarray | None = None
+    reliability: np.ndarray | None = None
+
+
+class Imputer(ABC):
+    """Base class of all methods. Subclasses set the class attributes and
+    implement ``fit``, ``predict`` and, to be saved, ``state``/``load_state``."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    params_class: ClassVar[type[ImputerParams]] = ImputerParams
+    requires_reference: ClassVar[bool] = False
+    requires_embeddings: ClassVar[bool] = False
+
+    def __init__(self, params: ImputerParams | None = None, **overrides: Any) -> None:
+        if params is None:
+            params = self.params_class()
+        known = {f.name for f in fields(self.params_class)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"method {self.name!r} has no parameter(s) {', '.join(unknown)}; "
+                f"it takes: {', '.join(sorted(known))}."
+            )
+        self.params = type(params)(**{**asdict(params), **overrides})
+
+    @abstractmethod
+    def fit(self, task: ImputationTask) -> Imputer:
+        """Learn from the task's data; returns self."""
+
+    @abstractmethod
+    def predict(self, task: ImputationTask) -> Prediction:
+        """Values for ``task.output_genes`` in every cell of ``task.spatial``."""
+
+    def state(self) -> dict[str, Any]:
+        """Tensors, arrays and plain values that rebuild the fitted model."""
+        raise NotImplementedError(f"method {self.name!r} cannot be saved")
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state` returned."""
+        raise NotImplementedError(f"method {self.name!r} cannot be loaded")
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model (method name, hyper-parameters, state) to ``path``."""
+        torch.save({"method": self.name, "params": asdict(self.params), "state": self.state()},
+                   Path(path))
+
+    @staticmethod
+    def load(path: str | Path) -> Imputer:
+        """Rebuild a model written by :meth:`save` (loaded with ``weights_only=True``)."""
+        content = torch.load(Path(path), map_location="cpu", weights_only=True)
+        method = get_method(content["method"])
+        model = method(method.params_class(**content["params"]))
+        model.load_state(content["state"])
+        return model
+
+
+def keep_measured(values: np.ndarray, task: ImputationTask, positions: np.ndarray) -> None:
+    """Put the normalised input back for measured genes a method cannot predict."""
+    if len(positions):
+        values[:, positions] = task.measured(positions).to_array()
+
+
+_REGISTRY: dict[str, type[Imputer]] = {}
+
+
+def register(cls: type[Imputer]) -> type[Imputer]:
+    """Class decorator adding a method to the registry under ``cls.name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_method(name: str) -> type[Imputer]:
+    """The method class registered as ``name``."""
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown method {name!r}; available methods: {', '.join(sorted(_REGISTRY))}."
+        )
+    return _REGISTRY[name]
+
+
+def registered_methods() -> dict[str, type[Imputer]]:
+    """All registered methods by name."""
+    return dict(_REGISTRY)

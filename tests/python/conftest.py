@@ -1,0 +1,30 @@
+"""Shared fixtures: simulated data for unit tests, the real osmFISH data for
+accuracy tests (from TESSELLA_DATA_DIR, default ../shared/data)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import tessella
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault(tessella.datasets.ENV_VAR, str(ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def sim():
+    """Small simulated spatial + reference + embeddings (fresh objects are cheap)."""
+    return tessella.datasets.simulate(n_cells=400, n_genes=30, n_reference=500, seed=1)
+
+
+@pytest.fixture(scope="session")
+def osmfish():
+    """osmFISH spatial data, Allen SSp reference and the ESM-2 table path."""
+    try:
+        spatial, reference = tessella.datasets.osmfish()
+    except FileNotFoundError as err:
+        pytest.skip(f"real data not available: {err}")
+    return spatial, reference, tessella.datasets.osmfish_embeddings()
