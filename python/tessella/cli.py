@@ -133,10 +133,10 @@ def _run_benchmark(args: argparse.Namespace) -> None:
         params=method_params(args.param), labels=args.labels, clustering=args.clustering)
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
         print("median per method:")
-        print(scores.attrs["summary"].to_string())
+        print(pd.DataFrame(scores.attrs["summary"]).T.to_string())
         if "clustering" in scores.attrs:
             print("clustering agreement:")
-            print(scores.attrs["clustering"].to_string())
+            print(pd.DataFrame(scores.attrs["clustering"]).T.to_string())
     if args.out:
         scores.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             _run_benchmark(args)
         else:
             _run_predict(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:
         print(f"tessella: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     return 0

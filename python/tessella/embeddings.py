@@ -133,10 +133,10 @@ def read_embeddings(path: str | Path) -> EmbeddingTable:
     if not path.exists():
         raise FileNotFoundError(f"embedding file {path} does not exist.")
     name = path.name.lower()
-    if name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz")):
-        return _from_frame(pd.read_csv(path, sep="\t"))
-    if name.endswith((".csv", ".csv.gz")):
-        return _from_frame(pd.read_csv(path))
+    if name.endswith((".tsv", ".tsv.gz", ".txt", ".txt.gz", ".csv", ".csv.gz")):
+        separator = "," if ".csv" in name else "\t"
+        frame = pd.read_csv(path, sep=separator, index_col=0)  # first column: the gene
+        return _from_frame(frame.rename_axis("gene").reset_index())
     if name.endswith(".parquet"):
         frame = pd.read_parquet(path)
         if "gene" not in frame.columns and pd.api.types.is_numeric_dtype(frame.iloc[:, 0]):

@@ -44,7 +44,10 @@ def read_anndata(obj: Any, role: str) -> ad.AnnData:
                 f"{role} file {path.name} is not .h5ad; convert it first "
                 "(from R, the tessella package works on SingleCellExperiment and Seurat)."
             )
-        return ad.read_h5ad(path)
+        try:
+            return ad.read_h5ad(path)
+        except OSError as err:  # h5py: not HDF5, truncated, unreadable
+            raise ValueError(f"could not read {role} file {path}: {err}") from err
     return require_anndata(obj, role)
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from tessella.device import resolve_device
 from tessella.models.base import ImputerParams
 
 logger = logging.getLogger(__name__)
@@ -63,20 +64,6 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     best_epoch: int = 0
-
-
-def resolve_device(name: str) -> torch.device:
-    """Turn "auto" / "cpu" / "cuda[:i]" into a device, checking that it exists."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={name!r} was asked for but this torch build sees no CUDA device; "
-            "use device='cpu' or 'auto'."
-        )
-    if not (name == "cpu" or name.startswith("cuda")):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', not {name!r}.")
-    return torch.device(name)
 
 
 @contextmanager

@@ -60,6 +60,11 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.groupby("method", sort=False)[list(METRICS)].median()
 
 
+def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores.attrs["summary"]`` as a table: methods x metrics."""
+    return pd.DataFrame(scores.attrs["summary"]).T
+
+
 def _held_out_positions(inputs: Inputs, held_out: list[str]) -> tuple[np.ndarray, np.ndarray]:
     held = match_genes(held_out, inputs.spatial.var_names)
     measured = np.setdiff1d(np.arange(inputs.spatial.n_vars), held)
@@ -80,9 +85,10 @@ def run_benchmark(
     """Score ``methods`` by k-fold cross-validation over the measured genes.
 
     Returns one row per (method, gene) with the fold and every metric; the
-    table's ``attrs`` hold ``summary`` (medians per method), ``seconds`` (fit +
-    predict time per method) and, when ``clustering`` is set, ``clustering``
-    (Leiden on the imputed held-out genes vs ``labels``, or vs Leiden on the
+    table's ``attrs`` hold ``summary`` (medians, ``{method: {metric: value}}``;
+    :func:`summary_table` makes it a table), ``seconds`` (fit + predict time per
+    method) and, when ``clustering`` is set, ``clustering`` (``{method: scores}``:
+    Leiden on the imputed held-out genes vs ``labels``, or vs Leiden on the
     measured truth).
     """
     params = params or {}
@@ -116,10 +122,12 @@ def run_benchmark(
     scores = pd.concat(rows, ignore_index=True)
     scores = scores[["method", "gene", "fold", *[c for c in scores.columns
                                                  if c not in ("method", "gene", "fold")]]]
-    scores.attrs["summary"] = summarise(scores)
+    # attrs hold plain dicts: pandas compares attrs when printing or concatenating,
+    # which fails for DataFrame values.
+    scores.attrs["summary"] = summarise(scores).to_dict(orient="index")
     scores.attrs["seconds"] = seconds
     if clustering:
-        scores.attrs["clustering"] = pd.DataFrame(
-            {m: cluster_agreement(truth_all, imputed_all[m], labels=labels, seed=seed)
-             for m in methods}).T
+        scores.attrs["clustering"] = {
+            m: cluster_agreement(truth_all, imputed_all[m], labels=labels, seed=seed)
+            for m in methods}
     return scores

@@ -12,12 +12,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_type_hints
 
 import numpy as np
 import torch
 
 from tessella.data.task import ImputationTask
+from tessella.device import resolve_device
 
 
 @dataclass
@@ -58,6 +59,23 @@ class Prediction:
     reliability: np.ndarray | None = None
 
 
+def coerce_param(name: str, value: Any, kind: Any) -> Any:
+    """Check a hyper-parameter against its declared type (int, float, bool or str);
+    whole floats become ints and ints become floats, anything else is an error."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind in (int, float, bool, str) and not (
+        isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    ):
+        raise ValueError(
+            f"parameter {name!r} must be {kind.__name__}, not {type(value).__name__} "
+            f"({value!r})."
+        )
+    return value
+
+
 class Imputer(ABC):
     """Base class of all methods. Subclasses set the class attributes and
     implement ``fit``, ``predict`` and, to be saved, ``state``/``load_state``."""
@@ -78,7 +96,10 @@ class Imputer(ABC):
                 f"method {self.name!r} has no parameter(s) {', '.join(unknown)}; "
                 f"it takes: {', '.join(sorted(known))}."
             )
-        self.params = type(params)(**{**asdict(params), **overrides})
+        values = {**asdict(params), **overrides}
+        hints = get_type_hints(type(params))
+        self.params = type(params)(**{k: coerce_param(k, v, hints[k]) for k, v in values.items()})
+        resolve_device(self.params.device)
 
     @abstractmethod
     def fit(self, task: ImputationTask) -> Imputer:

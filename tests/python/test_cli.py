@@ -1,0 +1,165 @@
+"""The ``tessella`` command line, run in-process on files written from simulate()."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import anndata as ad
+import pandas as pd
+import pytest
+
+import tessella
+from tessella.cli import main
+
+N_MEASURED = 30
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> SimpleNamespace:
+    """Spatial (30 genes), reference (40 genes) and embedding table (50 genes) on disk."""
+    sim = tessella.datasets.simulate(n_cells=200, n_genes=40, n_reference=300, seed=0)
+    spatial, reference, table = (tmp_path / "spatial.h5ad", tmp_path / "reference.h5ad",
+                                 tmp_path / "embeddings.tsv")
+    sim.spatial[:, :N_MEASURED].copy().write_h5ad(spatial)
+    sim.reference.write_h5ad(reference)
+    sim.embeddings.to_csv(table, sep="\t")
+    return SimpleNamespace(spatial=str(spatial), reference=str(reference), embeddings=str(table),
+                           dir=tmp_path)
+
+
+def test_info_lists_versions_and_methods(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "tessella:" in out and "torch:" in out and "cuda available:" in out
+    header, *rows = out.split("methods:", 1)[1].strip().splitlines()
+    assert header.split()[:2] == ["method", "summary"]
+    assert [row.split()[0] for row in rows] == ["knn", "mean", "refine"]
+
+
+def test_impute_writes_a_result(files, capsys):
+    out = files.dir / "imputed.h5ad"
+    code = main(["impute", files.spatial, "--reference", files.reference, "--method", "knn",
+                 "--out", str(out), "--quiet"])
+    assert code == 0
+    assert f"wrote {out}: 200 cells x 40 genes ({N_MEASURED} measured)" in capsys.readouterr().out
+    result = ad.read_h5ad(out)
+    assert result.shape == (200, 40)
+    assert result.var["measured"].dtype == bool
+    assert int(result.var["measured"].sum()) == N_MEASURED
+    assert not result.var["measured"].iloc[N_MEASURED:].any()
+    assert result.uns["tessella"]["method"] == "knn"
+
+
+def test_impute_genes_and_params(files):
+    out = files.dir / "imputed.h5ad"
+    genes = files.dir / "genes.txt"
+    genes.write_text("Gene031\n\nGene035\n")
+    code = main(["impute", files.spatial, "--reference", files.reference, "--method", "knn",
+                 "--genes", f"@{genes}", "--param", "k=7", "--out", str(out), "--quiet"])
+    assert code == 0
+    result = ad.read_h5ad(out)
+    assert list(result.var_names[N_MEASURED:]) == ["Gene031", "Gene035"]
+    assert result.uns["tessella"]["params"]["k"] == 7
+
+
+def test_refine_writes_a_result(files, capsys):
+    out = files.dir / "refined.h5ad"
+    code = main(["refine", files.spatial, "--embeddings", files.embeddings,
+                 "--param", "max_epochs=3", "--genes", "Gene040,Gene045", "--out", str(out),
+                 "--quiet"])
+    assert code == 0
+    assert "wrote" in capsys.readouterr().out
+    result = ad.read_h5ad(out)
+    assert list(result.var_names[N_MEASURED:]) == ["Gene040", "Gene045"]
+    assert int(result.var["measured"].sum()) == N_MEASURED
+    assert result.uns["tessella"]["params"]["max_epochs"] == 3
+    assert "X_tessella" in result.obsm
+
+
+def test_benchmark_writes_scores(files, capsys):
+    scores = files.dir / "scores.csv"
+    code = main(["benchmark", files.spatial, "--reference", files.reference,
+                 "--embeddings", files.embeddings, "--methods", "knn,mean", "--folds", "3",
+                 "--out", str(scores), "--quiet"])
+    assert code == 0
+    table = pd.read_csv(scores)
+    assert list(table.columns[:5]) == ["method", "gene", "fold", "pearson", "spearman"]
+    assert {"cosine", "mse", "rmse", "ssim", "js"} <= set(table.columns)
+    assert len(table) == 2 * N_MEASURED
+    assert set(table["method"]) == {"knn", "mean"}
+    assert set(table["fold"]) == {0, 1, 2}
+    assert table.groupby("method")["gene"].nunique().eq(N_MEASURED).all()
+    out = capsys.readouterr().out
+    summary = out.split("median per method:", 1)[1]
+    lines = summary.strip().splitlines()
+    assert "pearson" in lines[0] and "spearman" in lines[0]
+    assert any(line.startswith("knn") for line in lines)
+    assert any(line.startswith("mean") for line in lines)
+    assert f"wrote {scores}" in out
+
+
+def test_benchmark_method_params(files):
+    scores = files.dir / "scores.csv"
+    code = main(["benchmark", files.spatial, "--embeddings", files.embeddings,
+                 "--methods", "refine", "--folds", "2", "--param", "refine.max_epochs=2",
+                 "--out", str(scores), "--quiet"])
+    assert code == 0
+    assert set(pd.read_csv(scores)["method"]) == {"refine"}
+
+
+def _error_cases(files) -> dict[str, tuple[list[str], str]]:
+    out = str(files.dir / "out.h5ad")
+    return {
+        "missing-spatial": (["impute", str(files.dir / "absent.h5ad"), "--reference",
+                             files.reference, "--out", out], "does not exist"),
+        "missing-embeddings": (["refine", files.spatial, "--embeddings",
+                                str(files.dir / "absent.tsv"), "--out", out], "does not exist"),
+        "unknown-method": (["impute", files.spatial, "--reference", files.reference,
+                            "--method", "bogus", "--out", out], "unknown method 'bogus'"),
+        "unknown-benchmark-method": (["benchmark", files.spatial, "--reference",
+                                      files.reference, "--methods", "knn,bogus"],
+                                     "unknown method 'bogus'"),
+        "unknown-param": (["impute", files.spatial, "--reference", files.reference,
+                           "--param", "bogus=1", "--out", out], "no parameter(s) bogus"),
+        "bad-param": (["refine", files.spatial, "--embeddings", files.embeddings,
+                       "--param", "max_epochs", "--out", out], "--param takes NAME=VALUE"),
+        "bad-benchmark-param": (["benchmark", files.spatial, "--reference", files.reference,
+                                 "--methods", "knn", "--param", "k=5"], "METHOD.NAME=VALUE"),
+        "not-h5ad": (["refine", files.embeddings, "--embeddings", files.embeddings,
+                      "--out", out], "is not .h5ad"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing-spatial", "missing-embeddings", "unknown-method",
+                                  "unknown-benchmark-method", "unknown-param", "bad-param",
+                                  "bad-benchmark-param", "not-h5ad"])
+def test_bad_input_is_one_line_on_stderr(files, capsys, case):
+    argv, message = _error_cases(files)[case]
+    assert main([*argv, "--quiet"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("tessella: error: ")
+    assert message in err
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in captured.err + captured.out
+    assert not (files.dir / "out.h5ad").exists()
+
+
+def test_usage_errors_exit_with_status_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["impute", "spatial.h5ad"])  # --reference and --out are required
+    assert exit_info.value.code == 2
+    assert "required" in capsys.readouterr().err
+
+
+def test_installed_console_script():
+    script = Path(sys.executable).parent / "tessella"
+    if not script.exists():
+        pytest.skip(f"console script not installed next to {sys.executable}")
+    done = subprocess.run([str(script), "info"], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "methods:" in done.stdout and "refine" in done.stdout
