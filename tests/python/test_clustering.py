@@ -101,3 +101,15 @@ def test_cluster_agreement_rejects_unknown_kwargs() -> None:
     x, _ = _blobs(n_per=10)
     with pytest.raises(TypeError):
         cluster_agreement(x, x, n_clusters=3)
+
+
+def test_constant_matrix_is_one_cluster_without_warnings():
+    import warnings
+
+    constant = np.ones((50, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = leiden_clusters(constant)
+        scores = cluster_agreement(np.random.default_rng(0).normal(size=(50, 4)), constant)
+    assert set(labels) == {0}
+    assert scores["ari"] == 0.0

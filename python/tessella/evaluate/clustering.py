@@ -59,7 +59,7 @@ def _embed(matrix: np.ndarray, n_pcs: int, seed: int) -> np.ndarray:
     """
     z = _standardise(matrix)
     n_comp = min(n_pcs, z.shape[1] - 1, z.shape[0] - 1)
-    if n_comp < 1:
+    if n_comp < 1 or not z.any():
         return z
     return PCA(n_components=n_comp, random_state=seed).fit_transform(z)
 
@@ -93,7 +93,10 @@ def _leiden(edges: np.ndarray, n_cells: int, resolution: float, seed: int) -> np
 def _cluster_embedding(
     embedding: np.ndarray, n_neighbors: int, resolution: float, seed: int
 ) -> np.ndarray:
-    """kNN graph plus Leiden on an already computed embedding."""
+    """kNN graph plus Leiden on an already computed embedding (one cluster when
+    every cell sits at the same point, e.g. a constant prediction)."""
+    if np.ptp(embedding, axis=0).max() == 0:
+        return np.zeros(embedding.shape[0], dtype=np.int64)
     edges = _knn_edges(embedding, n_neighbors)
     labels = _leiden(edges, embedding.shape[0], resolution, seed)
     logger.debug("Leiden: %d cells, %d edges, %d clusters",
@@ -126,7 +129,8 @@ def leiden_clusters(
     Returns
     -------
     numpy.ndarray
-        Integer cluster label per cell (0 is the largest cluster).
+        Integer cluster label per cell (0 is the largest cluster); one cluster when
+        every cell has the same values.
     """
     arr = _as_matrix(matrix)
     embedding = _embed(arr, n_pcs, seed)
