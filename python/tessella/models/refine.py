@@ -42,9 +42,9 @@ from torch.nn import functional
 
 from tessella.data.genes import describe_missing
 from tessella.data.task import ImputationTask
+from tessella.device import resolve_device
 from tessella.models.base import Imputer, Prediction, keep_measured, register
 from tessella.models.layers import mlp, output_activation
-from tessella.device import resolve_device
 from tessella.train import TrainParams, fit_module, predict_blocks, seeded
 
 CORRUPTIONS = ("none", "poisson")
@@ -131,7 +131,8 @@ class RefineImputer(Imputer):
     def _check_task(self, task: ImputationTask) -> None:
         if task.embeddings is None:
             raise ValueError("refine needs gene embeddings; pass embeddings=...")
-        missing = [g for g, ok in zip(task.target_genes, task.embedded[task.n_measured:]) if not ok]
+        has_vector = task.embedded[task.n_measured:]
+        missing = [g for g, ok in zip(task.target_genes, has_vector) if not ok]
         if missing:
             raise ValueError(
                 f"{len(missing)} gene(s) to impute have no embedding: {describe_missing(missing)}."
