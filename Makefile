@@ -4,36 +4,63 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tessella-installed
+RLIB := .Rlib
+R_STAMP := $(RLIB)/tessella/DESCRIPTION
+R_APT := r-base-core r-base-dev r-bioc-singlecellexperiment \
+	r-bioc-summarizedexperiment r-cran-seurat r-cran-seuratobject r-cran-reticulate \
+	r-bioc-basilisk r-cran-testthat r-cran-matrix r-cran-roxygen2 r-cran-knitr \
+	r-cran-rmarkdown
+R_SOURCES := DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard inst/*.txt) \
+	$(shell find python -name '*.py' 2>/dev/null)
 export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
+export TESSELLA_PYTHON := $(abspath $(PY))
+export R_LIBS := $(abspath $(RLIB))$(if $(R_LIBS),:$(R_LIBS))
 
-.PHONY: setup test test-python demo bench lint clean
+.PHONY: setup setup-python setup-r test test-python test-r demo check-r lint clean
 
-setup: $(STAMP)
+setup: setup-python setup-r
 
-# Re-runs are a no-op until pyproject.toml or constraints.txt change.
-$(STAMP): pyproject.toml constraints.txt
+setup-python: $(STAMP)
+
+setup-r: $(R_STAMP)
+
+# Re-runs are a no-op until pyproject.toml or the pins change.
+$(STAMP): pyproject.toml inst/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (Debian: apt-get install python3 python3-venv)" >&2; exit 1; }
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || scripts/install-apt.sh python3-venv
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, from the local CPU wheel; never a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c inst/requirements.txt -e '.[dev]'
 	touch $@
 
-test: test-python
+# Debian's R and Bioconductor packages, then the R package into .Rlib.
+$(R_STAMP): $(R_SOURCES)
+	scripts/install-apt.sh $(R_APT)
+	mkdir -p $(RLIB)
+	R CMD INSTALL --no-multiarch -l $(RLIB) . > $(RLIB)/install.log 2>&1 || { cat $(RLIB)/install.log; exit 1; }
+	touch $@
 
-test-python: setup
+test: test-python test-r
+
+test-python: setup-python
 	$(PY) -m pytest -q tests/python
 
-demo: setup
+test-r: setup
+	Rscript scripts/test-r.R
+
+demo: setup-python
 	$(PY) scripts/demo.py --out results
 
-bench: setup
-	$(PY) bench/bench_predict.py
+# R CMD check of the built package, vignette included.
+check-r: setup
+	rm -rf build/r && mkdir -p build/r
+	# SpatialExperiment (Suggests) is in no registry reachable here.
+	cd build/r && R CMD build ../.. && _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual tessella_*.tar.gz
 
-lint: setup
-	$(VENV)/bin/ruff check python tests scripts bench
+lint: setup-python
+	$(VENV)/bin/ruff check python tests scripts
 
 clean:
-	rm -rf $(VENV) results build *.egg-info python/*.egg-info
+	rm -rf $(VENV) $(RLIB) results build *.egg-info python/*.egg-info

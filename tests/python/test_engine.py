@@ -114,16 +114,22 @@ def test_knn_beats_mean_and_imputes_on_simulation(sim):
 
 
 def test_refine_prior_matters_on_simulation(sim):
-    shuffled = sim.embeddings.copy()
-    shuffled.index = np.random.default_rng(0).permutation(shuffled.index)
+    """Permuted gene names must cost accuracy (three permutations, one gene split)."""
     params = {"refine": {"max_epochs": 60}}
-    real = tessella.benchmark(sim.spatial, embeddings=sim.embeddings, methods=["refine"],
-                              folds=3, verbose=False, params=params)
-    fake = tessella.benchmark(sim.spatial, embeddings=shuffled, methods=["refine"], folds=3,
-                              verbose=False, params=params)
-    assert real.attrs["summary"]["refine"]["spearman"] > 0.3
-    assert (real.attrs["summary"]["refine"]["spearman"]
-            > fake.attrs["summary"]["refine"]["spearman"] + 0.2)
+
+    def spearman(table):
+        scores = tessella.benchmark(sim.spatial, embeddings=table, methods=["refine"],
+                                    folds=3, verbose=False, params=params)
+        return scores.attrs["summary"]["refine"]["spearman"]
+
+    shuffled = []
+    for seed in range(3):
+        table = sim.embeddings.copy()
+        table.index = np.random.default_rng(seed).permutation(table.index)
+        shuffled.append(spearman(table))
+    real = spearman(sim.embeddings)
+    assert real > 0.3
+    assert real > np.mean(shuffled) + 0.05, (real, shuffled)
 
 
 def test_benchmark_never_shows_held_out_genes_to_a_method(sim, monkeypatch):

@@ -1,0 +1,4 @@
+library(testthat)
+library(tessella)
+
+test_check("tessella")
