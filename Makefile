@@ -16,7 +16,7 @@ export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
 export R_LIBS := $(abspath $(RLIB))$(if $(R_LIBS),:$(R_LIBS))
 
-.PHONY: setup setup-python setup-r test test-python test-r demo check-r lint clean
+.PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r lint clean
 
 setup: setup-python setup-r
 
@@ -29,6 +29,8 @@ $(STAMP): pyproject.toml inst/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (Debian: apt-get install python3 python3-venv)" >&2; exit 1; }
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || scripts/install-apt.sh python3-venv
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# lets basilisk 1.10 run this venv (TESSELLA_PYTHON + BASILISK_EXTERNAL_CONDA)
+	scripts/conda-standin.sh $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, from the local CPU wheel; never a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
@@ -58,6 +60,9 @@ check-r: setup
 	rm -rf build/r && mkdir -p build/r
 	# SpatialExperiment (Suggests) is in no registry reachable here.
 	cd build/r && R CMD build ../.. && _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual tessella_*.tar.gz
+
+bench-r: setup
+	Rscript bench/r_overhead.R
 
 lint: setup-python
 	$(VENV)/bin/ruff check python tests scripts

@@ -6,6 +6,7 @@ inputs, never modifies them, and returns new objects.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,10 +35,13 @@ def available_methods() -> pd.DataFrame:
 
 def _run(inputs: Inputs, method: str, genes: Sequence[str] | None,
          params: dict[str, Any]) -> ad.AnnData:
+    start = time.perf_counter()
     model = build_method(method, params)
     task = task_for(inputs, type(model), genes=None if genes is None else list(genes))
     prediction = fit_predict(model, task)
-    return build_result(inputs.spatial, task, prediction, model, inputs.spatial_is_counts)
+    result = build_result(inputs.spatial, task, prediction, model, inputs.spatial_is_counts)
+    result.uns["tessella"]["seconds"] = time.perf_counter() - start
+    return result
 
 
 def refine(
@@ -77,7 +81,9 @@ def refine(
     -------
     A new AnnData with the measured genes (denoised) and the imputed genes,
     log-normalised; ``var["measured"]``, ``obsm["X_tessella"]`` (cell embeddings)
-    and ``uns["tessella"]`` (provenance). ``spatial`` is not modified.
+    and ``uns["tessella"]`` (provenance: method, parameters, versions, and
+    ``seconds`` spent preparing, fitting and predicting). ``spatial`` is not
+    modified.
     """
     inputs = load_inputs([get_method("refine")], spatial, embeddings=embeddings, layer=layer,
                          input_scale=input_scale)
