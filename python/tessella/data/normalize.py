@@ -88,6 +88,17 @@ class NormalizedView:
             out[start:stop] = block
         return out
 
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-gene mean and standard deviation over all cells (1 where constant), streamed."""
+        total = np.zeros(self.n_vars)
+        squares = np.zeros(self.n_vars)
+        for _, _, block in self.blocks():
+            total += block.sum(axis=0)
+            squares += (block.astype(np.float64) ** 2).sum(axis=0)
+        mean = total / max(self.n_obs, 1)
+        std = np.sqrt(np.maximum(squares / max(self.n_obs, 1) - mean**2, 0.0))
+        return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
+
     def with_columns(self, columns: np.ndarray) -> NormalizedView:
         """The same cells and size factors, other genes of the same matrix."""
         return replace(self, columns=np.asarray(columns, dtype=np.int64))

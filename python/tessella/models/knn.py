@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
-from tessella.data.normalize import NormalizedView
 from tessella.data.task import ImputationTask
 from tessella.models.base import Imputer, ImputerParams, Prediction, keep_measured, register
+from tessella.neighbors import (
+    block_size_for,
+    nearest,
+    neighbour_weights,
+    unit_rows,
+    weight_matrix,
+)
 
 
 @dataclass
@@ -42,40 +47,10 @@ class KnnParams(ImputerParams):
     block_size: int = 4096
 
 
-#: Similarities held at once (cells x reference cells) in the neighbour search.
-MAX_SIMILARITIES = 25_000_000
-
-
-def gene_moments(view: NormalizedView) -> tuple[np.ndarray, np.ndarray]:
-    """Per-gene mean and standard deviation (1 where constant), streamed."""
-    total = np.zeros(view.n_vars)
-    squares = np.zeros(view.n_vars)
-    for _, _, block in view.blocks():
-        total += block.sum(axis=0)
-        squares += (block.astype(np.float64) ** 2).sum(axis=0)
-    mean = total / view.n_obs
-    std = np.sqrt(np.maximum(squares / view.n_obs - mean**2, 0.0))
-    return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
-
-
 def principal_axes(data: np.ndarray, n_components: int) -> np.ndarray:
     """Top right-singular vectors of centred ``data`` (genes x components)."""
     _, _, vt = np.linalg.svd(data - data.mean(axis=0), full_matrices=False)
     return vt[:n_components].T.astype(np.float32)
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-def neighbour_weights(similarity: np.ndarray) -> np.ndarray:
-    """Weights from cosine similarities of the k neighbours (rows sum to one).
-
-    Closer neighbours weigh more: ``w = s - min(s) + eps`` within each row, so the
-    farthest of the k neighbours still counts a little.
-    """
-    shifted = similarity - similarity.min(axis=1, keepdims=True) + 1e-3
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 @register
@@ -108,14 +83,6 @@ class KnnImputer(Imputer):
         }
         return self
 
-    def _neighbours(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Indices and cosine similarities of the k most similar reference cells."""
-        reference = self.fitted["reference_points"]
-        k = min(self.params.k, len(reference))
-        similarity = points @ reference.T
-        index = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        return index, np.take_along_axis(similarity, index, axis=1)
-
     def predict(self, task: ImputationTask) -> Prediction:
         if not self.fitted:
             raise RuntimeError("call fit() before predict().")
@@ -124,19 +91,17 @@ class KnnImputer(Imputer):
         if np.any(shared < 0) or np.any(shared >= task.n_measured):
             raise ValueError("the data lacks measured genes the knn model was fit on.")
         query = task.measured(shared)
-        mean, std = gene_moments(query)
+        mean, std = query.moments()
         out_columns = np.array([positions.get(g, -1) for g in self.fitted["output_genes"]])
         values = np.full((task.spatial.n_obs, len(task.output_genes)), np.nan, dtype=np.float32)
         wanted = out_columns >= 0
         reference_values = self.fitted["reference_values"][:, wanted]
         n_reference = len(reference_values)
-        block_size = int(np.clip(MAX_SIMILARITIES // n_reference, 64, self.params.block_size))
-        for start, stop, block in query.blocks(block_size):
+        for start, stop, block in query.blocks(block_size_for(n_reference,
+                                                              self.params.block_size)):
             points = unit_rows(((block - mean) / std) @ self.fitted["axes"])
-            index, similarity = self._neighbours(points)
-            rows = np.repeat(np.arange(stop - start), index.shape[1])
-            weights = sp.csr_matrix((neighbour_weights(similarity).ravel(),
-                                     (rows, index.ravel())), shape=(stop - start, n_reference))
+            index, similarity = nearest(points, self.fitted["reference_points"], self.params.k)
+            weights = weight_matrix(index, neighbour_weights(similarity), n_reference)
             values[start:stop, out_columns[wanted]] = weights @ reference_values
         missing = np.flatnonzero(np.isnan(values[0]))
         if np.any(missing >= task.n_measured):

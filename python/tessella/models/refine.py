@@ -45,6 +45,7 @@ from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
 from tessella.models.base import Imputer, Prediction, keep_measured, register
 from tessella.models.layers import mlp, output_activation
+from tessella.neighbors import unit_rows
 from tessella.train import TrainParams, fit_module, predict_blocks, seeded
 
 CORRUPTIONS = ("none", "poisson")
@@ -97,17 +98,16 @@ class RefineNetwork(nn.Module):
         return self.activation(self.cell_encoder(cells) @ self.gene_encoder(genes).T)
 
 
+def unit_vectors(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length one, as float32 for the encoders."""
+    return unit_rows(vectors).astype(np.float32)
+
+
 def corrupt(x: torch.Tensor, mask_rate: float) -> torch.Tensor:
     """Poisson-subtract and drop out entries (expression-proportional masking)."""
     removed = torch.poisson(x * mask_rate)
     keep = torch.bernoulli(torch.full_like(x, 1.0 - mask_rate))
     return torch.clamp((x - removed) * keep, min=0.0)
-
-
-def unit_vectors(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length one (zero rows stay zero)."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 @register
