@@ -57,13 +57,13 @@ def test_seeding_leaves_global_rng_alone(sim):
     assert torch.equal(torch.rand(3), expected)
 
 
-@pytest.mark.parametrize("method", ["refine", "knn", "mean"])
+@pytest.mark.parametrize("method", ["refine", "knn", "mean", "graph"])
 def test_save_and_load_give_the_same_predictions(sim, tmp_path, method):
     from tessella.inputs import load_inputs
     from tessella.runner import build_method, task_for
 
-    model = build_method(method, {"verbose": False, **({"max_epochs": 20}
-                                                       if method == "refine" else {})})
+    fast = {"refine": {"max_epochs": 20}, "graph": {"max_epochs": 3, "ae_epochs": 3}}
+    model = build_method(method, {"verbose": False, **fast.get(method, {})})
     inputs = load_inputs([type(model)], sim.spatial, sim.reference, sim.embeddings)
     task = task_for(inputs, type(model))
     before = model.fit(task).predict(task).values

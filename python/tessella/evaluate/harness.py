@@ -84,7 +84,8 @@ def run_benchmark(
 ) -> pd.DataFrame:
     """Score ``methods`` by k-fold cross-validation over the measured genes.
 
-    Returns one row per (method, gene) with the fold and every metric; the
+    Returns one row per (method, gene) with the fold and every metric (and the
+    method's ``reliability`` for the gene, where it estimates one); the
     table's ``attrs`` hold ``summary`` (medians, ``{method: {metric: value}}``;
     :func:`summary_table` makes it a table), ``seconds`` (fit + predict time per
     method) and, when ``clustering`` is set, ``clustering`` (``{method: scores}``:
@@ -109,9 +110,12 @@ def run_benchmark(
                 truth = task.spatial.with_columns(held).to_array()
             model = build_method(name, {"seed": seed, "verbose": False, **params.get(name, {})})
             start = time.perf_counter()
-            predicted = fit_predict(model, task).values[:, task.n_measured:]
+            prediction = fit_predict(model, task)
             seconds[name] += time.perf_counter() - start
+            predicted = prediction.values[:, task.n_measured:]
             table = score_genes(truth, predicted, held_out)
+            if prediction.reliability is not None:
+                table["reliability"] = prediction.reliability[task.n_measured:]
             rows.append(table.assign(method=name, fold=fold))
             if clustering:
                 truth_all[:, offset:offset + len(held)] = truth

@@ -1,0 +1,78 @@
+"""The gene-graph method: embeddings optional, reliability, batch independence,
+and accuracy on osmFISH against knn."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tessella
+from tessella.inputs import load_inputs
+from tessella.runner import build_method, task_for
+
+FAST = {"max_epochs": 4, "ae_epochs": 4, "verbose": False}
+
+
+def _imputed(sim, embeddings):
+    spatial = sim.spatial[:, :24].copy()
+    return tessella.impute(spatial, sim.reference, "graph", embeddings=embeddings, **FAST)
+
+
+@pytest.mark.parametrize("table", ["full", "partial", "none"])
+def test_graph_runs_with_any_embedding_coverage(sim, table):
+    embeddings = {"full": sim.embeddings, "partial": sim.embeddings.iloc[::2],
+                  "none": None}[table]
+    out = _imputed(sim, embeddings)
+    assert list(out.var_names[24:]) == list(sim.reference.var_names[24:])
+    assert np.isfinite(out.X).all()
+    reliability = out.var["reliability"].to_numpy()
+    assert np.isnan(reliability[:24]).all()
+    assert np.isfinite(reliability[24:]).all() and (np.abs(reliability[24:]) <= 1).all()
+
+
+def test_graph_imputes_simulated_genes(sim):
+    scores = tessella.benchmark(sim.spatial, sim.reference, sim.embeddings,
+                                methods=["graph", "mean"], folds=3, verbose=False,
+                                params={"graph": {"max_epochs": 10}})
+    assert scores.attrs["summary"]["graph"]["spearman"] > 0.4
+    assert scores.attrs["summary"]["graph"]["rmse"] < scores.attrs["summary"]["mean"]["rmse"]
+
+
+def test_a_cells_prediction_does_not_depend_on_its_batch(sim):
+    model = build_method("graph", FAST)
+    inputs = load_inputs([type(model)], sim.spatial[:, :24].copy(), sim.reference)
+    task = task_for(inputs, type(model))
+    model.fit(task)
+    first = model.predict(task).values
+    model.params.batch_size = 7  # blocks of 28 cells instead of 1024
+    np.testing.assert_allclose(model.predict(task).values, first, rtol=1e-5, atol=1e-6)
+
+
+def test_no_hard_coded_cuda_calls():
+    sources = Path(tessella.__file__).parent.rglob("*.py")
+    offenders = [p.name for p in sources if re.search(r"\.cuda\(", p.read_text())]
+    assert offenders == []
+
+
+@pytest.fixture(scope="module")
+def osmfish_scores(osmfish):
+    spatial, reference, embeddings = osmfish
+    return tessella.benchmark(spatial, reference, embeddings, methods=["graph", "knn"],
+                              folds=5, seed=0, verbose=False)
+
+
+@pytest.mark.slow
+def test_graph_beats_knn_on_osmfish(osmfish_scores):
+    summary = tessella.evaluate.summary_table(osmfish_scores)
+    assert summary.loc["graph", "pearson"] > summary.loc["knn", "pearson"]
+    assert summary.loc["graph", "spearman"] > summary.loc["knn", "spearman"]
+
+
+@pytest.mark.slow
+def test_reliability_ranks_genes_on_osmfish(osmfish_scores):
+    graph = osmfish_scores[osmfish_scores.method == "graph"]
+    top = graph[graph.reliability >= graph.reliability.median()]
+    assert top.cosine.median() > graph.cosine.median()
