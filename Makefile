@@ -24,8 +24,10 @@ setup-python: $(STAMP)
 
 setup-r: $(R_STAMP)
 
-# Re-runs are a no-op until pyproject.toml or the pins change.
+# Re-runs are a no-op until pyproject.toml or the pins change. R comes first:
+# rpy2 (the .rds bridge) builds against it.
 $(STAMP): pyproject.toml inst/requirements.txt
+	scripts/install-apt.sh $(R_APT)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (Debian: apt-get install python3 python3-venv)" >&2; exit 1; }
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || scripts/install-apt.sh python3-venv
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +36,7 @@ $(STAMP): pyproject.toml inst/requirements.txt
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, from the local CPU wheel; never a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c inst/requirements.txt -e '.[dev]'
+	$(PY) -m pip install -q -c inst/requirements.txt -e '.[dev,r]'
 	touch $@
 
 # Debian's R and Bioconductor packages, then the R package into .Rlib.
@@ -46,7 +48,7 @@ $(R_STAMP): $(R_SOURCES)
 
 test: test-python test-r
 
-test-python: setup-python
+test-python: setup
 	$(PY) -m pytest -q tests/python
 
 test-r: setup

@@ -1,7 +1,10 @@
 """Command line: ``tessella refine|impute|benchmark|info``.
 
-Inputs and outputs are ``.h5ad`` files. Errors in the input are reported as one
-line on stderr with exit status 2, never as a traceback.
+Inputs and outputs are ``.h5ad`` files or ``.rds`` R objects
+(SingleCellExperiment, SpatialExperiment, Seurat; needs ``tessella[r]``). A
+result written to ``.rds`` from an ``.rds`` input is that object enriched, as
+the R package returns it. Errors in the input are reported as one line on
+stderr with exit status 2, never as a traceback.
 """
 
 from __future__ import annotations
@@ -46,9 +49,34 @@ def split_names(text: str | None) -> list[str] | None:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def is_rds(path: str | None) -> bool:
+    return path is not None and path.lower().endswith(".rds")
+
+
+def load(path: str | None, assay: str) -> Any:
+    """An ``.rds`` file read as AnnData (its ``assay``); other paths pass through."""
+    if not is_rds(path):
+        return path
+    from tessella import rbridge
+
+    return rbridge.read_rds(path, assay=assay)
+
+
+def save(result: Any, path: str, like: str) -> None:
+    """Write a result to ``.h5ad``, or to ``.rds`` (into ``like`` when it is one)."""
+    if is_rds(path):
+        from tessella import rbridge
+
+        rbridge.write_rds(result, path, like=like if is_rds(like) else None)
+    else:
+        result.write_h5ad(path)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spatial", help="spatial data, .h5ad")
-    parser.add_argument("--layer", help="layer holding expression (default X)")
+    parser.add_argument("spatial", help="spatial data, .h5ad or .rds")
+    parser.add_argument("--layer", help="layer holding expression, for .h5ad (default X)")
+    parser.add_argument("--assay", default="counts",
+                        help="assay (SCE/SPE) or layer (Seurat) of an .rds input")
     parser.add_argument("--input-scale", default="auto", choices=("auto", "counts", "log"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -61,7 +89,7 @@ def _predict_parser(sub: argparse._SubParsersAction, name: str, help_text: str):
     parser.add_argument("--genes", help="genes to impute: a,b,c or @file (default: all)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a hyper-parameter of the method (repeatable)")
-    parser.add_argument("--out", required=True, help="result file, .h5ad")
+    parser.add_argument("--out", required=True, help="result file, .h5ad or .rds")
     return parser
 
 
@@ -73,14 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     refine = _predict_parser(sub, "refine", "reference-free refinement with gene embeddings")
     refine.add_argument("--embeddings", required=True, help="gene-embedding table")
     impute = _predict_parser(sub, "impute", "reference-based imputation")
-    impute.add_argument("--reference", required=True, help="scRNA-seq reference, .h5ad")
+    impute.add_argument("--reference", required=True, help="scRNA-seq reference, .h5ad or .rds")
     impute.add_argument("--method", default="knn")
     impute.add_argument("--embeddings", help="gene-embedding table, for methods that use one")
     impute.add_argument("--reference-layer")
+    impute.add_argument("--reference-assay", default="counts")
     bench = sub.add_parser("benchmark", help="k-fold-over-genes comparison of methods")
     _common(bench)
     bench.add_argument("--reference")
     bench.add_argument("--reference-layer")
+    bench.add_argument("--reference-assay", default="counts")
     bench.add_argument("--embeddings")
     bench.add_argument("--methods", default="refine,knn,mean")
     bench.add_argument("--folds", type=int, default=5)
@@ -100,13 +130,14 @@ def _run_predict(args: argparse.Namespace) -> None:
     common = dict(layer=args.layer, input_scale=args.input_scale, seed=args.seed,
                   device=args.device, verbose=not args.quiet, **parse_params(args.param))
     genes = split_names(args.genes)
+    spatial = load(args.spatial, args.assay)
     if args.command == "refine":
-        result = tessella.refine(args.spatial, args.embeddings, genes, **common)
+        result = tessella.refine(spatial, args.embeddings, genes, **common)
     else:
-        result = tessella.impute(args.spatial, args.reference, args.method, genes,
-                                 embeddings=args.embeddings,
+        result = tessella.impute(spatial, load(args.reference, args.reference_assay),
+                                 args.method, genes, embeddings=args.embeddings,
                                  reference_layer=args.reference_layer, **common)
-    result.write_h5ad(args.out)
+    save(result, args.out, like=args.spatial)
     print(f"wrote {args.out}: {result.n_obs} cells x {result.n_vars} genes "
           f"({int(result.var['measured'].sum())} measured)")
 
@@ -126,7 +157,8 @@ def _run_benchmark(args: argparse.Namespace) -> None:
     import tessella
 
     scores = tessella.benchmark(
-        args.spatial, reference=args.reference, embeddings=args.embeddings,
+        load(args.spatial, args.assay), reference=load(args.reference, args.reference_assay),
+        embeddings=args.embeddings,
         methods=split_names(args.methods), folds=args.folds, seed=args.seed,
         genes=split_names(args.genes), layer=args.layer, reference_layer=args.reference_layer,
         input_scale=args.input_scale, device=args.device, verbose=not args.quiet,

@@ -1,0 +1,125 @@
+"""The .rds bridge: R objects built in R (through rpy2), the CLI run on them end
+to end, and the results read back in R."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tessella import cli
+
+robjects = pytest.importorskip("rpy2.robjects", reason="rpy2 not installed (tessella[r])")
+from tessella import rbridge  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def rds_files(tmp_path_factory):
+    if not robjects.r('isTRUE(requireNamespace("tessella", quietly = TRUE))')[0]:
+        pytest.skip("the tessella R package is not installed (make setup installs it)")
+    folder = tmp_path_factory.mktemp("rds")
+    robjects.r(f"""
+        sce <- tessella::exampleSpatial(nCells = 150, nGenes = 30, seed = 4)
+        sce$flag <- rep(c(TRUE, FALSE), 75)
+        saveRDS(sce[1:24, ], "{folder}/spatial.rds")
+        saveRDS(sce, "{folder}/reference.rds")
+        counts <- methods::as(SummarizedExperiment::assay(sce, "counts")[1:24, ], "dgCMatrix")
+        saveRDS(SeuratObject::CreateSeuratObject(counts = counts), "{folder}/seurat.rds")
+    """)
+    genes = [f"Gene{i:03d}" for i in range(1, 31)]
+    table = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 6)), index=genes)
+    table.rename_axis("gene").to_csv(folder / "embeddings.tsv", sep="\t")
+    return folder
+
+
+def _r(code: str):
+    return robjects.r(code)
+
+
+def test_read_rds_carries_matrix_metadata_and_coordinates(rds_files):
+    adata = rbridge.read_rds(rds_files / "spatial.rds")
+    assert adata.shape == (150, 24)
+    assert adata.obs["flag"].dtype == bool and adata.obs["flag"].sum() == 75
+    assert adata.obsm["spatial"].shape == (150, 2)
+    counts = np.asarray(_r(f'as.matrix(SummarizedExperiment::assay(readRDS('
+                           f'"{rds_files}/spatial.rds"), "counts"))'))
+    np.testing.assert_array_equal(np.asarray(adata.X.todense() if hasattr(adata.X, "todense")
+                                             else adata.X), counts.T)
+    assert adata.uns["rds"] == {"class": "SingleCellExperiment", "assay": "counts"}
+
+
+def test_cli_imputes_an_sce_rds_into_the_same_object(rds_files):
+    out = rds_files / "imputed.rds"
+    assert cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",
+                     str(rds_files / "reference.rds"), "--out", str(out), "--quiet"]) == 0
+    _r(f'x <- readRDS("{out}"); original <- readRDS("{rds_files}/spatial.rds")')
+    assert list(_r("SummarizedExperiment::assayNames(x)")) == ["counts", "refined"]
+    assert _r('identical(SummarizedExperiment::assay(x, "counts"), '
+              'SummarizedExperiment::assay(original, "counts"))')[0]
+    assert list(_r('rownames(SingleCellExperiment::altExp(x, "imputed"))')) == [
+        f"Gene{i:03d}" for i in range(25, 31)]
+    assert _r("S4Vectors::metadata(x)$tessella$method")[0] == "knn"
+    assert _r('identical(dim(SummarizedExperiment::assay(x, "refined")), dim(original))')[0]
+
+
+def test_cli_refines_a_seurat_rds(rds_files):
+    out = rds_files / "refined_seurat.rds"
+    assert cli.main(["refine", str(rds_files / "seurat.rds"), "--embeddings",
+                     str(rds_files / "embeddings.tsv"), "--param", "max_epochs=5",
+                     "--out", str(out), "--quiet"]) == 0
+    _r(f'y <- readRDS("{out}"); s <- readRDS("{rds_files}/seurat.rds")')
+    assert "tessella" in list(_r("SeuratObject::Assays(y)"))
+    assert _r('identical(SeuratObject::GetAssayData(y, assay = "RNA", slot = "counts"), '
+              'SeuratObject::GetAssayData(s, assay = "RNA", slot = "counts"))')[0]
+    assert list(_r('dim(SeuratObject::Embeddings(y, "TESSELLA"))')) == [150, 64]
+    assert _r('SeuratObject::Misc(y, "tessella")$method')[0] == "refine"
+    assert _r('nrow(SeuratObject::GetAssayData(y, assay = "tessella", slot = "data"))')[0] == 30
+
+
+def test_write_rds_without_an_original_makes_an_sce(rds_files):
+    import tessella
+
+    spatial = rbridge.read_rds(rds_files / "spatial.rds")
+    reference = rbridge.read_rds(rds_files / "reference.rds")
+    result = tessella.impute(spatial, reference, "mean", verbose=False)
+    rbridge.write_rds(result, rds_files / "plain.rds")
+    _r(f'p <- readRDS("{rds_files}/plain.rds")')
+    assert _r('class(p)')[0] == "SingleCellExperiment"
+    assert list(_r("dim(p)")) == [24, 150]
+
+
+def test_bad_rds_input_is_one_clear_error(rds_files, capsys):
+    code = cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",
+                     str(rds_files / "reference.rds"), "--assay", "logcounts",
+                     "--out", str(rds_files / "x.rds"), "--quiet"])
+    assert code == 2
+    assert "no assay 'logcounts'" in capsys.readouterr().err
+
+
+def test_spatialexperiment_rds_carries_spatial_coords(rds_files, tmp_path):
+    if not _r('isTRUE(requireNamespace("SpatialExperiment", quietly = TRUE))')[0]:
+        pytest.skip("SpatialExperiment is not installed: no registry reachable here has it")
+    _r(f"""sce <- readRDS("{rds_files}/spatial.rds")
+        spe <- SpatialExperiment::SpatialExperiment(
+            assays = list(counts = SummarizedExperiment::assay(sce, "counts")),
+            spatialCoords = SingleCellExperiment::reducedDim(sce, "spatial"))
+        saveRDS(spe, "{tmp_path}/spe.rds")""")
+    adata = rbridge.read_rds(tmp_path / "spe.rds")
+    np.testing.assert_allclose(adata.obsm["spatial"], np.asarray(_r(
+        "unname(SpatialExperiment::spatialCoords(spe))")))
+
+
+def test_missing_rpy2_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rpy2.robjects", None)
+    with pytest.raises(ValueError, match=r"tessella\[r\]"):
+        rbridge.read_rds(__file__)
+
+
+def test_refuses_to_run_inside_r(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "rpytools", object())
+    path = tmp_path / "x.rds"
+    path.write_bytes(b"")
+    with pytest.raises(RuntimeError, match="reticulate"):
+        rbridge.read_rds(path)
