@@ -16,7 +16,7 @@ export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
 export R_LIBS := $(abspath $(RLIB))$(if $(R_LIBS),:$(R_LIBS))
 
-.PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r lint clean
+.PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds lint clean
 
 setup: setup-python setup-r
 
@@ -65,6 +65,9 @@ check-r: setup
 
 bench-r: setup
 	Rscript bench/r_overhead.R
+
+bench-rds: setup
+	$(PY) bench/rds_roundtrip.py
 
 lint: setup-python
 	$(VENV)/bin/ruff check python tests scripts
