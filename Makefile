@@ -70,7 +70,7 @@ bench-rds: setup
 	$(PY) bench/rds_roundtrip.py
 
 lint: setup-python
-	$(VENV)/bin/ruff check python tests scripts
+	$(VENV)/bin/ruff check python tests scripts bench
 
 clean:
 	rm -rf $(VENV) $(RLIB) results build *.egg-info python/*.egg-info

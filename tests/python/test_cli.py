@@ -13,6 +13,7 @@ import pytest
 
 import tessella
 from tessella.cli import main
+from tessella.models import registered_methods
 
 N_MEASURED = 30
 
@@ -36,7 +37,9 @@ def test_info_lists_versions_and_methods(capsys):
     assert "tessella:" in out and "torch:" in out and "cuda available:" in out
     header, *rows = out.split("methods:", 1)[1].strip().splitlines()
     assert header.split()[:2] == ["method", "summary"]
-    assert [row.split()[0] for row in rows] == ["knn", "mean", "refine"]
+    listed = [row.split()[0] for row in rows]
+    assert listed == sorted(registered_methods())
+    assert {"refine", "knn", "mean", "graph"} <= set(listed)
 
 
 def test_impute_writes_a_result(files, capsys):
