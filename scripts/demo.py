@@ -78,7 +78,7 @@ def main() -> None:
               "medians over held-out genes:")
         print(tessella.evaluate.summary_table(scores).to_string())
         print("\nLeiden on imputed held-out genes vs Leiden on the measured ones:")
-        print(pd.DataFrame(scores.attrs["clustering"]).T[["ari", "ami", "nmi"]].to_string())
+        print(pd.DataFrame(scores.attrs["clustering"])[["ari", "ami", "nmi"]].to_string())
     maps = held_out_maps(spatial, reference, embeddings, SHOWN_GENE)
     figure = args.out / f"osmfish_{SHOWN_GENE}_held_out.png"
     plot_maps(np.asarray(spatial.obsm["spatial"]), maps, SHOWN_GENE, figure)

@@ -189,9 +189,9 @@ def benchmark(
     -------
     One row per (method, gene): ``method, gene, fold, pearson, spearman, cosine,
     mse, rmse, ssim, js``. ``attrs["summary"]`` holds the medians per method
-    (``{method: {metric: value}}``; ``tessella.evaluate.summary_table(df)`` gives
-    them as a table), ``attrs["seconds"]`` the fit + predict time per method and,
-    with ``clustering``, ``attrs["clustering"]`` ARI/AMI/NMI/... per method.
+    (a methods x metrics DataFrame), ``attrs["seconds"]`` the fit + predict time
+    per method and, with ``clustering``, ``attrs["clustering"]`` ARI/AMI/NMI/...
+    per method.
     Correlations of a constant prediction are NaN, not 0.
     """
     methods = list(methods)

@@ -165,10 +165,10 @@ def _run_benchmark(args: argparse.Namespace) -> None:
         params=method_params(args.param), labels=args.labels, clustering=args.clustering)
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
         print("median per method:")
-        print(pd.DataFrame(scores.attrs["summary"]).T.to_string())
+        print(pd.DataFrame(scores.attrs["summary"]).to_string())
         if "clustering" in scores.attrs:
             print("clustering agreement:")
-            print(pd.DataFrame(scores.attrs["clustering"]).T.to_string())
+            print(pd.DataFrame(scores.attrs["clustering"]).to_string())
     if args.out:
         scores.to_csv(args.out, index=False)
         print(f"wrote {args.out}")

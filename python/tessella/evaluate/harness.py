@@ -60,9 +60,31 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.groupby("method", sort=False)[list(METRICS)].median()
 
 
+class MedianTable(pd.DataFrame):
+    """A methods x metrics table kept in ``DataFrame.attrs``.
+
+    pandas compares ``attrs`` values with ``==`` when it prints a long table or
+    concatenates tables; a plain DataFrame answers with a DataFrame there and
+    pandas fails. This table answers ``==`` with one bool (whole-table
+    equality); everything else is an ordinary DataFrame.
+    """
+
+    @property
+    def _constructor(self) -> type[MedianTable]:
+        return MedianTable
+
+    def __eq__(self, other: object) -> bool:  # type: ignore[override]
+        return isinstance(other, pd.DataFrame) and self.equals(other)
+
+    def __ne__(self, other: object) -> bool:  # type: ignore[override]
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """``scores.attrs["summary"]`` as a table: methods x metrics."""
-    return pd.DataFrame(scores.attrs["summary"]).T
+    """``scores.attrs["summary"]`` as a plain DataFrame: methods x metrics."""
+    return pd.DataFrame(scores.attrs["summary"])
 
 
 def _held_out_positions(inputs: Inputs, held_out: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -86,11 +108,10 @@ def run_benchmark(
 
     Returns one row per (method, gene) with the fold and every metric (and the
     method's ``reliability`` for the gene, where it estimates one); the
-    table's ``attrs`` hold ``summary`` (medians, ``{method: {metric: value}}``;
-    :func:`summary_table` makes it a table), ``seconds`` (fit + predict time per
-    method) and, when ``clustering`` is set, ``clustering`` (``{method: scores}``:
-    Leiden on the imputed held-out genes vs ``labels``, or vs Leiden on the
-    measured truth).
+    table's ``attrs`` hold ``summary`` (medians, methods x metrics),
+    ``seconds`` (fit + predict time per method) and, when ``clustering`` is set,
+    ``clustering`` (methods x scores: Leiden on the imputed held-out genes vs
+    ``labels``, or vs Leiden on the measured truth).
     """
     params = params or {}
     split = gene_folds(eligible_genes(inputs, methods, genes), folds, seed)
@@ -126,12 +147,10 @@ def run_benchmark(
     scores = pd.concat(rows, ignore_index=True)
     scores = scores[["method", "gene", "fold", *[c for c in scores.columns
                                                  if c not in ("method", "gene", "fold")]]]
-    # attrs hold plain dicts: pandas compares attrs when printing or concatenating,
-    # which fails for DataFrame values.
-    scores.attrs["summary"] = summarise(scores).to_dict(orient="index")
+    scores.attrs["summary"] = MedianTable(summarise(scores))
     scores.attrs["seconds"] = seconds
     if clustering:
-        scores.attrs["clustering"] = {
-            m: cluster_agreement(truth_all, imputed_all[m], labels=labels, seed=seed)
-            for m in methods}
+        scores.attrs["clustering"] = MedianTable(pd.DataFrame(
+            {m: cluster_agreement(truth_all, imputed_all[m], labels=labels, seed=seed)
+             for m in methods}).T)
     return scores
