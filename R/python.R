@@ -1,7 +1,8 @@
 #' Python requirements of the tessella engine
 #'
 #' The exact versions the engine is tested with, one pip requirement per
-#' element. The same list declares the basilisk environment, so a reticulate
+#' element (the engine's own; the file also pins the Python-side R bridge,
+#' which is never used from R). The same list declares the basilisk environment, so a reticulate
 #' user can build an equivalent environment with
 #' `pip install -r system.file("requirements.txt", package = "tessella")`
 #' (install `torch` from a CPU or CUDA wheel of the pinned version first) and
@@ -14,6 +15,10 @@
 tessellaPythonRequirements <- function() {
     path <- system.file("requirements.txt", package = "tessella")
     lines <- trimws(readLines(path, warn = FALSE))
+    extras <- which(startsWith(lines, "# ---- extras"))
+    if (length(extras)) {
+        lines <- lines[seq_len(extras[1] - 1)]
+    }
     lines[nzchar(lines) & !startsWith(lines, "#")]
 }
 

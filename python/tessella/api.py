@@ -101,6 +101,7 @@ def impute(
     layer: str | None = None,
     reference_layer: str | None = None,
     input_scale: InputScale = "auto",
+    reference_input_scale: InputScale = "auto",
     seed: int = 0,
     device: str = "auto",
     verbose: bool = True,
@@ -123,8 +124,9 @@ def impute(
         Gene-embedding table, for methods that use one.
     layer, reference_layer
         Layers holding expression (default ``X``).
-    input_scale
-        How to read the spatial values: "auto", "counts" or "log".
+    input_scale, reference_input_scale
+        How to read the spatial and the reference values: "auto" (integers are
+        counts), "counts" (normalise + log1p) or "log" (use as they are).
     seed, device, verbose
         Reproducibility seed, "auto"/"cpu"/"cuda", progress bars.
     **params
@@ -136,7 +138,8 @@ def impute(
     """
     cls = get_method(method)
     inputs = load_inputs([cls], spatial, reference=reference, embeddings=embeddings,
-                         layer=layer, reference_layer=reference_layer, input_scale=input_scale)
+                         layer=layer, reference_layer=reference_layer, input_scale=input_scale,
+                         reference_input_scale=reference_input_scale)
     return _run(inputs, method, genes,
                 {"seed": seed, "device": device, "verbose": verbose, **params})
 
@@ -153,6 +156,7 @@ def benchmark(
     layer: str | None = None,
     reference_layer: str | None = None,
     input_scale: InputScale = "auto",
+    reference_input_scale: InputScale = "auto",
     device: str = "auto",
     verbose: bool = True,
     params: dict[str, dict[str, Any]] | None = None,
@@ -169,6 +173,8 @@ def benchmark(
     ----------
     spatial, reference, embeddings
         As for :func:`impute` / :func:`refine`; give what the methods need.
+    input_scale, reference_input_scale
+        As for :func:`impute`.
     methods
         Registered method names.
     folds
@@ -199,7 +205,8 @@ def benchmark(
         raise ValueError("give at least one method to benchmark.")
     classes = [get_method(m) for m in methods]
     inputs = load_inputs(classes, spatial, reference=reference, embeddings=embeddings,
-                         layer=layer, reference_layer=reference_layer, input_scale=input_scale)
+                         layer=layer, reference_layer=reference_layer, input_scale=input_scale,
+                         reference_input_scale=reference_input_scale)
     if isinstance(labels, str):
         if labels not in inputs.spatial.obs:
             raise ValueError(f"labels column {labels!r} is not in spatial.obs.")

@@ -53,13 +53,13 @@ def is_rds(path: str | None) -> bool:
     return path is not None and path.lower().endswith(".rds")
 
 
-def load(path: str | None, assay: str) -> Any:
+def load(path: str | None, assay: str, role: str = "x") -> Any:
     """An ``.rds`` file read as AnnData (its ``assay``); other paths pass through."""
     if not is_rds(path):
         return path
     from tessella import rbridge
 
-    return rbridge.read_rds(path, assay=assay)
+    return rbridge.read_rds(path, assay=assay, role=role)
 
 
 def save(result: Any, path: str, like: str) -> None:
@@ -106,11 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     impute.add_argument("--embeddings", help="gene-embedding table, for methods that use one")
     impute.add_argument("--reference-layer")
     impute.add_argument("--reference-assay", default="counts")
+    impute.add_argument("--reference-input-scale", default="auto",
+                        choices=("auto", "counts", "log"))
     bench = sub.add_parser("benchmark", help="k-fold-over-genes comparison of methods")
     _common(bench)
     bench.add_argument("--reference")
     bench.add_argument("--reference-layer")
     bench.add_argument("--reference-assay", default="counts")
+    bench.add_argument("--reference-input-scale", default="auto",
+                       choices=("auto", "counts", "log"))
     bench.add_argument("--embeddings")
     bench.add_argument("--methods", default="refine,knn,mean")
     bench.add_argument("--folds", type=int, default=5)
@@ -134,9 +138,11 @@ def _run_predict(args: argparse.Namespace) -> None:
     if args.command == "refine":
         result = tessella.refine(spatial, args.embeddings, genes, **common)
     else:
-        result = tessella.impute(spatial, load(args.reference, args.reference_assay),
+        result = tessella.impute(spatial,
+                                 load(args.reference, args.reference_assay, "reference"),
                                  args.method, genes, embeddings=args.embeddings,
-                                 reference_layer=args.reference_layer, **common)
+                                 reference_layer=args.reference_layer,
+                                 reference_input_scale=args.reference_input_scale, **common)
     save(result, args.out, like=args.spatial)
     print(f"wrote {args.out}: {result.n_obs} cells x {result.n_vars} genes "
           f"({int(result.var['measured'].sum())} measured)")
@@ -157,11 +163,13 @@ def _run_benchmark(args: argparse.Namespace) -> None:
     import tessella
 
     scores = tessella.benchmark(
-        load(args.spatial, args.assay), reference=load(args.reference, args.reference_assay),
+        load(args.spatial, args.assay),
+        reference=load(args.reference, args.reference_assay, "reference"),
         embeddings=args.embeddings,
         methods=split_names(args.methods), folds=args.folds, seed=args.seed,
         genes=split_names(args.genes), layer=args.layer, reference_layer=args.reference_layer,
-        input_scale=args.input_scale, device=args.device, verbose=not args.quiet,
+        input_scale=args.input_scale, reference_input_scale=args.reference_input_scale,
+        device=args.device, verbose=not args.quiet,
         params=method_params(args.param), labels=args.labels, clustering=args.clustering)
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
         print("median per method:")

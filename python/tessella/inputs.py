@@ -59,6 +59,7 @@ def load_inputs(
     layer: str | None = None,
     reference_layer: str | None = None,
     input_scale: InputScale = "auto",
+    reference_input_scale: InputScale = "auto",
 ) -> Inputs:
     """Read and check everything the given methods need."""
     for method in methods:
@@ -75,7 +76,8 @@ def load_inputs(
     if reference is not None:
         reference = read_anndata(reference, "reference")
         reference_is_counts = validate_expression(
-            reference, reference_layer, "reference", "auto", allow_empty_genes=True)
+            reference, reference_layer, "reference", reference_input_scale,
+            allow_empty_genes=True)
         inputs = replace(inputs, reference=reference, reference_is_counts=reference_is_counts,
                          reference_layer=reference_layer)
     if embeddings is not None:

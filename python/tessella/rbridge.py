@@ -14,6 +14,7 @@ crashes R, so this module refuses to start in such a process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -33,6 +34,15 @@ INSTALL_HINT = "pip install 'tessella[r]'  (rpy2==3.5.17 and anndata2ri, with R 
 
 def _r():
     """The R interpreter (rpy2), with the tessella R package loaded."""
+    if "rpytools" in sys.modules:  # checked on every call: it is cheap and must hold
+        raise RuntimeError("tessella.rbridge cannot run inside R (reticulate): rpy2 there "
+                           "crashes R. In R, use the tessella R package directly.")
+    return _start_r()
+
+
+@functools.cache
+def _start_r():
+    """Import rpy2 and load the tessella R package, once per process."""
     if "rpytools" in sys.modules:  # reticulate's helper: Python is embedded in R
         raise RuntimeError("tessella.rbridge cannot run inside R (reticulate): rpy2 there "
                            "crashes R. In R, use the tessella R package directly.")
@@ -50,6 +60,19 @@ def _r():
         raise ValueError("reading and writing .rds needs the tessella R package; install it "
                          "with `R CMD INSTALL` on the tessella source tree (make setup does).")
     return robjects
+
+
+def _call(function: str, *args: Any) -> Any:
+    """Call an R function; R's errors (bad input, mostly) become ``ValueError``."""
+    robjects = _r()
+    try:
+        return robjects.r(function)(*args)
+    except Exception as err:  # rpy2's RRuntimeError carries the R message
+        raise ValueError(str(err).strip().removeprefix("Error:").strip()) from err
+
+
+def _read_object(path: str | Path) -> Any:
+    return _call("function(p) suppressPackageStartupMessages(readRDS(p))", str(path))
 
 
 def _to_python(robj: Any) -> Any:
@@ -130,7 +153,7 @@ def _report_uncarried(robjects: Any, robj: Any, assay: str) -> list[str]:
     return [str(s) for s in left]
 
 
-def read_rds(path: str | Path, assay: str = "counts") -> ad.AnnData:
+def read_rds(path: str | Path, assay: str = "counts", role: str = "x") -> ad.AnnData:
     """Read a SingleCellExperiment, SpatialExperiment or Seurat ``.rds`` as AnnData.
 
     Parameters
@@ -139,6 +162,8 @@ def read_rds(path: str | Path, assay: str = "counts") -> ad.AnnData:
         The ``.rds`` file.
     assay
         Assay (SCE/SPE) or layer of the default assay (Seurat) to put in ``X``.
+    role
+        How to name the object in error messages ("x", "reference").
 
     Returns
     -------
@@ -152,11 +177,8 @@ def read_rds(path: str | Path, assay: str = "counts") -> ad.AnnData:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
     robjects = _r()
-    robj = robjects.r("function(p) suppressPackageStartupMessages(readRDS(p))")(str(path))
-    try:
-        parts = robjects.r("tessella:::.objectParts")(robj, assay, "x")
-    except Exception as err:  # R errors arrive as RRuntimeError with the R message
-        raise ValueError(str(err).strip().removeprefix("Error:").strip()) from err
+    robj = _read_object(path)
+    parts = _call("tessella:::.objectParts", robj, assay, role)
     names = dict(zip(parts.names, parts))
     matrix = _to_python(names["x"])
     coords = names["coords"]
@@ -218,10 +240,9 @@ def write_rds(result: ad.AnnData, path: str | Path, like: str | Path | None = No
     if like is None:
         original = _skeleton(robjects, [str(g) for g in parts["measured_genes"]], cells)
     else:
-        original = robjects.r("function(p) suppressPackageStartupMessages(readRDS(p))")(
-            str(like))
+        original = _read_object(like)
         columns = [str(c) for c in robjects.r("colnames")(original)]
         if columns != cells:
             raise ValueError(f"the result's cells do not match those of {like}.")
-    enriched = robjects.r("tessella:::.assemble")(original, _to_r(parts))
+    enriched = _call("tessella:::.assemble", original, _to_r(parts))
     save_rds(robjects, enriched, path, compress)

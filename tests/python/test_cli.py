@@ -166,3 +166,15 @@ def test_installed_console_script():
                           check=False)
     assert done.returncode == 0, done.stderr
     assert "methods:" in done.stdout and "refine" in done.stdout
+
+
+def test_numeric_values_for_text_parameters(tmp_path):
+    sim = tessella.datasets.simulate(n_cells=80, n_genes=12, n_reference=60, seed=2)
+    spatial = tmp_path / "s.h5ad"
+    sim.spatial.write_h5ad(spatial)
+    table = tmp_path / "e.tsv"
+    sim.embeddings.rename_axis("gene").to_csv(table, sep="\t")
+    out = tmp_path / "o.h5ad"
+    assert main(["refine", str(spatial), "--embeddings", str(table), "--param", "precision=32",
+                 "--param", "max_epochs=2", "--out", str(out), "--quiet"]) == 0
+    assert ad.read_h5ad(out).uns["tessella"]["params"]["precision"] == "32"

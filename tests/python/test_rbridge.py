@@ -112,6 +112,7 @@ def test_spatialexperiment_rds_carries_spatial_coords(rds_files, tmp_path):
 
 
 def test_missing_rpy2_says_what_to_install(monkeypatch):
+    rbridge._start_r.cache_clear()  # R is started once per process: start it afresh
     monkeypatch.setitem(sys.modules, "rpy2.robjects", None)
     with pytest.raises(ValueError, match=r"tessella\[r\]"):
         rbridge.read_rds(__file__)
@@ -123,3 +124,19 @@ def test_refuses_to_run_inside_r(monkeypatch, tmp_path):
     path.write_bytes(b"")
     with pytest.raises(RuntimeError, match="reticulate"):
         rbridge.read_rds(path)
+
+
+def test_r_side_refusals_are_one_clear_error(rds_files, capsys):
+    _r(f"""x <- readRDS("{rds_files}/spatial.rds")
+        SummarizedExperiment::assay(x, "refined") <- SummarizedExperiment::assay(x, "counts")
+        saveRDS(x, "{rds_files}/taken.rds")""")
+    code = cli.main(["impute", str(rds_files / "taken.rds"), "--reference",
+                     str(rds_files / "reference.rds"), "--out", str(rds_files / "t.rds"),
+                     "--quiet"])
+    assert code == 2
+    assert "already has assay 'refined'" in capsys.readouterr().err
+    code = cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",
+                     str(rds_files / "reference.rds"), "--reference-assay", "nope",
+                     "--out", str(rds_files / "t.rds"), "--quiet"])
+    assert code == 2
+    assert "reference has no assay 'nope'" in capsys.readouterr().err

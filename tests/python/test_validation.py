@@ -395,3 +395,15 @@ def test_inputs_are_not_modified(data, call, storage):
         result.obsm["spatial"][:] = -1.0
         result.X[:] = -1.0
         assert_unchanged(data.spatial, spatial)
+
+
+def test_reference_scale_can_be_stated(sim):
+    reference = sim.reference.copy()
+    totals = reference.X.sum(axis=1, keepdims=True)
+    reference.X = (reference.X / totals * 1e6).astype(np.float32)  # CPM: not logged
+    reference.X[0, 0] += 0.5  # non-integer
+    with pytest.raises(ValueError, match="reference_input_scale='counts'"):
+        tessella.impute(sim.spatial[:, :20].copy(), reference, "mean", verbose=False)
+    out = tessella.impute(sim.spatial[:, :20].copy(), reference, "mean", verbose=False,
+                          reference_input_scale="counts")
+    assert np.isfinite(out.X).all()

@@ -3,6 +3,7 @@ test_that("the pins are exact and include the pins that matter", {
     expect_true(all(grepl("==", pins, fixed = TRUE)))
     expect_true("numpy==1.26.4" %in% pins)
     expect_true("torch==2.13.0" %in% pins)
+    expect_false(any(startsWith(pins, "rpy2")))
 })
 
 test_that("a missing Python is reported with the fix", {

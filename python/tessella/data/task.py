@@ -47,8 +47,6 @@ class ImputationTask:
         (zeros if absent), and whether it has one; None without a table. Centring
         removes the direction all genes share, so similarities reflect what sets
         genes apart.
-    coordinates
-        Spatial coordinates (cells x 2 or 3) when the data has them.
     """
 
     spatial: NormalizedView
@@ -58,7 +56,6 @@ class ImputationTask:
     reference_index: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     embedded: np.ndarray | None = None
-    coordinates: np.ndarray | None = None
 
     @property
     def output_genes(self) -> list[str]:
@@ -102,12 +99,6 @@ def resolve_targets(
     return targets
 
 
-def spatial_coordinates(adata: ad.AnnData) -> np.ndarray | None:
-    """Coordinates from ``obsm['spatial']`` when present."""
-    coords = adata.obsm.get("spatial") if "spatial" in adata.obsm else None
-    return None if coords is None else np.asarray(coords, dtype=np.float64)
-
-
 def prepare_task(
     spatial: ad.AnnData,
     *,
@@ -143,8 +134,7 @@ def prepare_task(
     )
     targets = resolve_targets(measured_genes, genes, source_genes, target_source)
     view, target_sum = normalized_view(matrix, measured, spatial_is_counts)
-    task = ImputationTask(view, measured_genes, targets,
-                          coordinates=spatial_coordinates(spatial))
+    task = ImputationTask(view, measured_genes, targets)
     output = task.output_genes
     if reference is not None:
         ref_matrix = expression_matrix(reference, reference_layer, "reference")

@@ -123,11 +123,13 @@ def resolve_scale(report: MatrixReport, input_scale: InputScale, role: str) -> b
         return input_scale == "counts"
     if report.is_integer:
         return True
+    prefix = "" if role == "spatial" else f"{role}_"
     if report.max_value > MAX_LOG_VALUE:
         raise ValueError(
             f"{role} holds non-integer values up to {report.max_value:.1f}: this looks "
             "normalised but not log-transformed. Pass raw counts, log1p-transformed values, "
-            "or say how to treat it with input_scale='counts' or input_scale='log'."
+            f"or say how to treat it with {prefix}input_scale='counts' or "
+            f"{prefix}input_scale='log'."
         )
     return False
 

@@ -25,9 +25,6 @@ from sklearn.neighbors import NearestNeighbors
 
 logger = logging.getLogger(__name__)
 
-CLUSTERING_METRICS: tuple[str, ...] = (
-    "ari", "ami", "nmi", "homogeneity", "completeness", "fmi", "asw",
-)
 ASW_MAX_CELLS = 5000
 
 

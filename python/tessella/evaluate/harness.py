@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tessella.data.genes import match_genes
-from tessella.evaluate.clustering import cluster_agreement
+from tessella.evaluate.clustering import cluster_agreement, leiden_clusters
 from tessella.evaluate.metrics import METRICS, score_genes
 from tessella.inputs import Inputs
 from tessella.models.base import get_method
@@ -150,7 +150,8 @@ def run_benchmark(
     scores.attrs["summary"] = MedianTable(summarise(scores))
     scores.attrs["seconds"] = seconds
     if clustering:
+        reference = labels if labels is not None else leiden_clusters(truth_all, seed=seed)
         scores.attrs["clustering"] = MedianTable(pd.DataFrame(
-            {m: cluster_agreement(truth_all, imputed_all[m], labels=labels, seed=seed)
+            {m: cluster_agreement(truth_all, imputed_all[m], labels=reference, seed=seed)
              for m in methods}).T)
     return scores

@@ -61,11 +61,15 @@ class Prediction:
 
 def coerce_param(name: str, value: Any, kind: Any) -> Any:
     """Check a hyper-parameter against its declared type (int, float, bool or str);
-    whole floats become ints and ints become floats, anything else is an error."""
+    whole floats become ints, ints become floats and numbers become strings where a
+    string is declared (``precision=32`` from the command line); anything else is an
+    error."""
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
     if kind in (int, float, bool, str) and not (
         isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
     ):

@@ -9,7 +9,7 @@ from torch.nn import functional
 OUTPUTS = ("softplus", "identity")
 
 
-def mlp(n_in: int, hidden: int, n_out: int, n_layers: int, dropout: float = 0.0) -> nn.Sequential:
+def mlp(n_in: int, hidden: int, n_out: int, n_layers: int) -> nn.Sequential:
     """ReLU MLP with ``n_layers`` linear layers and no activation after the last."""
     if n_layers < 1:
         raise ValueError(f"an MLP needs at least one layer, not {n_layers}.")
@@ -19,8 +19,6 @@ def mlp(n_in: int, hidden: int, n_out: int, n_layers: int, dropout: float = 0.0)
         layers.append(nn.Linear(a, b))
         if i < n_layers - 1:
             layers.append(nn.ReLU())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 

@@ -82,7 +82,6 @@ class RefineParams(TrainParams):
     mask_rate: float = 0.275
     max_epochs: int = 200
     batch_size: int = 512
-    patience: int = 20
 
 
 class RefineNetwork(nn.Module):

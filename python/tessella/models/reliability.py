@@ -19,8 +19,6 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-FEATURES = ("detection", "mean", "spread", "neighbourhood_variance", "graph_similarity")
-
 
 def gene_features(reference: np.ndarray, neighbourhood_mean: np.ndarray,
                   graph_similarity: np.ndarray) -> np.ndarray:
