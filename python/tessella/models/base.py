@@ -17,6 +17,7 @@ from typing import Any, ClassVar, get_type_hints
 import numpy as np
 import torch
 
+from tessella.data.genes import match_genes
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
 
@@ -140,6 +141,51 @@ def keep_measured(values: np.ndarray, task: ImputationTask, positions: np.ndarra
     """Put the normalised input back for measured genes a method cannot predict."""
     if len(positions):
         values[:, positions] = task.measured(positions).to_array()
+
+
+@dataclass(frozen=True)
+class FittedGenes:
+    """Where a fitted model's genes sit among a task's output genes.
+
+    Attributes
+    ----------
+    shared
+        Output position of each gene the model reads (all measured in the task).
+    columns
+        Output position of each gene the model predicts, -1 where the task does
+        not ask for it.
+    """
+
+    shared: np.ndarray
+    columns: np.ndarray
+
+    @property
+    def wanted(self) -> np.ndarray:
+        """Mask of the model's predicted genes that the task asks for."""
+        return self.columns >= 0
+
+
+def locate_fitted(task: ImputationTask, shared_genes: list[str], output_genes: list[str],
+                  method: str) -> FittedGenes:
+    """Match a fitted model's genes to the task (case-insensitive, Ensembl versions
+    ignored); the genes it reads must be measured."""
+    shared = match_genes(shared_genes, task.output_genes)
+    if np.any(shared < 0) or np.any(shared >= task.n_measured):
+        raise ValueError(f"the data lacks measured genes the {method} model was fit on.")
+    return FittedGenes(shared, match_genes(output_genes, task.output_genes))
+
+
+def place_predictions(task: ImputationTask, genes: FittedGenes, predicted: np.ndarray,
+                      method: str) -> np.ndarray:
+    """Cells x output genes from predictions of the wanted fitted genes; measured genes
+    the model does not predict keep their normalised input."""
+    values = np.full((task.spatial.n_obs, len(task.output_genes)), np.nan, dtype=np.float32)
+    values[:, genes.columns[genes.wanted]] = predicted
+    missing = np.setdiff1d(np.arange(len(task.output_genes)), genes.columns[genes.wanted])
+    if np.any(missing >= task.n_measured):
+        raise ValueError(f"the {method} model was fit on other genes than those asked for.")
+    keep_measured(values, task, missing)
+    return values
 
 
 _REGISTRY: dict[str, type[Imputer]] = {}

@@ -53,7 +53,13 @@ from torch.nn import functional
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
 from tessella.models import reliability
-from tessella.models.base import Imputer, Prediction, keep_measured, register
+from tessella.models.base import (
+    Imputer,
+    Prediction,
+    locate_fitted,
+    place_predictions,
+    register,
+)
 from tessella.models.gene_graph import gene_similarity, sparsify
 from tessella.models.knn import principal_axes
 from tessella.models.sage import GeneSage, imputation_loss
@@ -221,8 +227,8 @@ class GraphImputer(Imputer):
             self._train_rounds(spatial, spatial_z, reference_z, shared_columns, k, device)
             self.model.embed_reference(torch.as_tensor(reference_z, device=device))
         self.fitted.update({
-            "shared_genes": [task.output_genes[i].upper() for i in shared],
-            "output_genes": [task.output_genes[i].upper() for i in predictable],
+            "shared_genes": [task.output_genes[i] for i in shared],
+            "output_genes": [task.output_genes[i] for i in predictable],
             "n_cells": len(spatial),
             "spatial_mean": spatial_mean.astype(np.float32),
             "spatial_std": spatial_std.astype(np.float32),
@@ -326,13 +332,9 @@ class GraphImputer(Imputer):
     def predict(self, task: ImputationTask) -> Prediction:
         if self.model is None:
             raise RuntimeError("call fit() before predict().")
-        positions = {g.upper(): i for i, g in enumerate(task.output_genes)}
-        shared = np.array([positions.get(g, -1) for g in self.fitted["shared_genes"]])
-        if np.any(shared < 0) or np.any(shared >= task.n_measured):
-            raise ValueError("the data lacks measured genes the graph model was fit on.")
-        out_columns = np.array([positions.get(g, -1) for g in self.fitted["output_genes"]])
-        wanted = out_columns >= 0
-        query = task.measured(shared)
+        genes = locate_fitted(task, self.fitted["shared_genes"], self.fitted["output_genes"],
+                              self.name)
+        query = task.measured(genes.shared)
         mean, std = self.fitted["spatial_mean"], self.fitted["spatial_std"]
         state, k = self.model, self._k(self.fitted["n_cells"])
         alpha = self.params.alpha
@@ -348,14 +350,9 @@ class GraphImputer(Imputer):
                                   block_size_for(len(state.reference), 4096)))
         predicted = predict_blocks(blocks, forward, task.spatial.n_obs,
                                    len(self.fitted["output_genes"]), device, self.params.verbose)
-        values = np.full((task.spatial.n_obs, len(task.output_genes)), np.nan, dtype=np.float32)
-        values[:, out_columns[wanted]] = predicted[:, wanted]
-        missing = np.flatnonzero(np.isnan(values[0]))
-        if np.any(missing >= task.n_measured):
-            raise ValueError("the graph model was fit on other genes than those asked for.")
-        keep_measured(values, task, missing)
+        values = place_predictions(task, genes, predicted[:, genes.wanted], self.name)
         scores = np.full(len(task.output_genes), np.nan)
-        scores[out_columns[wanted]] = self.fitted["reliability"][wanted]
+        scores[genes.columns[genes.wanted]] = self.fitted["reliability"][genes.wanted]
         return Prediction(values=values, reliability=scores)
 
 

@@ -17,7 +17,14 @@ import numpy as np
 import torch
 
 from tessella.data.task import ImputationTask
-from tessella.models.base import Imputer, ImputerParams, Prediction, keep_measured, register
+from tessella.models.base import (
+    Imputer,
+    ImputerParams,
+    Prediction,
+    locate_fitted,
+    place_predictions,
+    register,
+)
 from tessella.neighbors import (
     block_size_for,
     nearest,
@@ -75,8 +82,8 @@ class KnnImputer(Imputer):
         axes = principal_axes(scaled, n_components)
         predictable = np.flatnonzero(task.reference_index >= 0)
         self.fitted = {
-            "shared_genes": [task.output_genes[i].upper() for i in shared],
-            "output_genes": [task.output_genes[i].upper() for i in predictable],
+            "shared_genes": [task.output_genes[i] for i in shared],
+            "output_genes": [task.output_genes[i] for i in predictable],
             "axes": axes,
             "reference_points": unit_rows(scaled @ axes).astype(np.float32),
             "reference_values": task.reference_genes(predictable).to_array(),
@@ -86,28 +93,20 @@ class KnnImputer(Imputer):
     def predict(self, task: ImputationTask) -> Prediction:
         if not self.fitted:
             raise RuntimeError("call fit() before predict().")
-        positions = {g.upper(): i for i, g in enumerate(task.output_genes)}
-        shared = np.array([positions.get(g, -1) for g in self.fitted["shared_genes"]])
-        if np.any(shared < 0) or np.any(shared >= task.n_measured):
-            raise ValueError("the data lacks measured genes the knn model was fit on.")
-        query = task.measured(shared)
+        genes = locate_fitted(task, self.fitted["shared_genes"], self.fitted["output_genes"],
+                              self.name)
+        query = task.measured(genes.shared)
         mean, std = query.moments()
-        out_columns = np.array([positions.get(g, -1) for g in self.fitted["output_genes"]])
-        values = np.full((task.spatial.n_obs, len(task.output_genes)), np.nan, dtype=np.float32)
-        wanted = out_columns >= 0
-        reference_values = self.fitted["reference_values"][:, wanted]
+        reference_values = self.fitted["reference_values"][:, genes.wanted]
         n_reference = len(reference_values)
+        predicted = np.empty((task.spatial.n_obs, reference_values.shape[1]), dtype=np.float32)
         for start, stop, block in query.blocks(block_size_for(n_reference,
                                                               self.params.block_size)):
             points = unit_rows(((block - mean) / std) @ self.fitted["axes"])
             index, similarity = nearest(points, self.fitted["reference_points"], self.params.k)
             weights = weight_matrix(index, neighbour_weights(similarity), n_reference)
-            values[start:stop, out_columns[wanted]] = weights @ reference_values
-        missing = np.flatnonzero(np.isnan(values[0]))
-        if np.any(missing >= task.n_measured):
-            raise ValueError("the knn model was fit on other genes than those asked for.")
-        keep_measured(values, task, missing)
-        return Prediction(values=values)
+            predicted[start:stop] = weights @ reference_values
+        return Prediction(values=place_predictions(task, genes, predicted, self.name))
 
     def state(self) -> dict[str, Any]:
         return {key: torch.as_tensor(value) if isinstance(value, np.ndarray) else value

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from tessella.data.genes import describe_missing
+from tessella.data.genes import describe_missing, gene_key
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
 from tessella.models.base import Imputer, Prediction, keep_measured, register
@@ -169,7 +169,8 @@ class RefineImputer(Imputer):
         if self.network is None:
             raise RuntimeError("call fit() before predict().")
         self._check_task(task)
-        if [g.upper() for g in task.measured_genes] != [g.upper() for g in self.measured_genes]:
+        if [gene_key(g) for g in task.measured_genes] != [gene_key(g) for g in
+                                                            self.measured_genes]:
             raise ValueError("the data's measured genes differ from those the model was fit on.")
         device = resolve_device(self.params.device)
         network = self.network.to(device).eval()
