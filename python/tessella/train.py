@@ -164,21 +164,26 @@ def fit_module(
 
 def predict_blocks(
     blocks: Iterator[tuple[int, int, np.ndarray]],
-    forward: Callable[[torch.Tensor], torch.Tensor],
+    forward: Callable[..., torch.Tensor],
     n_obs: int,
     n_out: int,
     device: torch.device,
     verbose: bool = False,
+    with_rows: bool = False,
 ) -> np.ndarray:
     """Run ``forward`` block by block and gather the outputs (cells x ``n_out``).
 
-    Memory beyond the output array grows with the block size, not with ``n_obs``.
+    ``forward`` takes the block as a tensor and, with ``with_rows``, also the
+    block's row positions (a ``range``), for methods whose per-cell randomness is
+    keyed on the cell. Memory beyond the output array grows with the block size,
+    not with ``n_obs``.
     """
     out = np.empty((n_obs, n_out), dtype=np.float32)
     with torch.no_grad(), tqdm(total=n_obs, desc="predicting", disable=not verbose,
                                leave=False) as bar:
         for start, stop, block in blocks:
-            result = forward(torch.from_numpy(block).to(device))
+            tensor = torch.from_numpy(block).to(device)
+            result = forward(tensor, range(start, stop)) if with_rows else forward(tensor)
             out[start:stop] = result.float().cpu().numpy()
             bar.update(stop - start)
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, get_args, get_type_hints
 
 import numpy as np
 import torch
@@ -64,7 +64,10 @@ def coerce_param(name: str, value: Any, kind: Any) -> Any:
     """Check a hyper-parameter against its declared type (int, float, bool or str);
     whole floats become ints, ints become floats and numbers become strings where a
     string is declared (``precision=32`` from the command line); anything else is an
-    error."""
+    error. ``None`` is accepted where the type allows it (``int | None``)."""
+    options = [k for k in get_args(kind) if k is not type(None)]
+    if len(options) == 1 and type(None) in get_args(kind):
+        return None if value is None else coerce_param(name, value, options[0])
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind is int and isinstance(value, float) and value.is_integer():

@@ -1,0 +1,44 @@
+"""Normal scores: rank-based, ties share one score, inverse maps back."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm, rankdata
+
+from tessella.data.normal_scores import fit_normal_scores
+from tessella.data.normalize import NormalizedView
+
+
+def _view(values: np.ndarray) -> NormalizedView:
+    return NormalizedView(values, np.arange(values.shape[1]), None)
+
+
+def test_scores_follow_ranks_and_ties_share_a_score():
+    rng = np.random.default_rng(0)
+    values = np.column_stack([rng.lognormal(size=5000),
+                              np.where(rng.random(5000) < 0.4, 0.0, rng.gamma(2.0, size=5000))])
+    values = values.astype(np.float32)
+    scores = fit_normal_scores(_view(values)).transform(values)
+    expected = norm.ppf(rankdata(values, axis=0) / (len(values) + 1))
+    for j in range(2):
+        assert np.corrcoef(scores[:, j], expected[:, j])[0, 1] > 0.999
+    zeros = values[:, 1] == 0
+    assert np.ptp(scores[zeros, 1]) == 0
+    assert abs(scores[zeros, 1][0] - norm.ppf(0.2)) < 0.02  # the middle of the lowest 40%
+    assert abs(scores[:, 0].mean()) < 0.02 and abs(scores[:, 0].std() - 1) < 0.02
+
+
+def test_inverse_maps_scores_back_to_values():
+    values = np.random.default_rng(1).gamma(3.0, size=(4000, 3)).astype(np.float32)
+    fitted = fit_normal_scores(_view(values))
+    back = fitted.inverse(fitted.transform(values))
+    inside = (values >= fitted.knots[0]) & (values <= fitted.knots[-1])  # tails are clipped
+    assert inside.mean() > 0.99
+    np.testing.assert_allclose(back[inside], values[inside], atol=0.05 * values.std())
+
+
+def test_large_data_are_sampled():
+    values = np.random.default_rng(2).normal(size=(3000, 2)).astype(np.float32)
+    small = fit_normal_scores(_view(values), max_cells=1000)
+    assert small.knots.shape == (1000, 2)
+    assert abs(np.median(small.transform(values))) < 0.1
