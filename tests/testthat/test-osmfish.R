@@ -95,3 +95,19 @@ test_that("engine-side input errors arrive as one clear R error", {
     expect_error(imputeSpatial(negative, data$reference, verbose = FALSE),
         "negative values")
 })
+
+test_that("imputeSpatial runs diffusion from R with engine parameters", {
+    data <- osmfishData()
+    spatial <- data$spatial[setdiff(rownames(data$spatial), heldOut), ]
+    out <- imputeSpatial(spatial, data$reference, method = "diffusion",
+        genes = heldOut, max_epochs = 5, samples = 2, sampling_steps = 3,
+        verbose = FALSE)
+    imputed <- SummarizedExperiment::assay(
+        SingleCellExperiment::altExp(out, "imputed"), "imputed")
+    expect_identical(rownames(imputed), heldOut)
+    expect_true(all(is.finite(imputed)))
+    measured <- logNormalised(SummarizedExperiment::assay(spatial, "counts"))
+    expect_equal(as.matrix(SummarizedExperiment::assay(out, "refined")),
+        as.matrix(measured), tolerance = 1e-5, ignore_attr = TRUE)
+    expect_identical(S4Vectors::metadata(out)$tessella$method, "diffusion")
+})

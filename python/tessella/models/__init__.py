@@ -3,7 +3,7 @@
 Importing this package registers every method by name.
 """
 
-from tessella.models import graph, knn, mean, refine  # noqa: F401  (registers the methods)
+from tessella.models import diffusion, graph, knn, mean, refine  # noqa: F401  (registers)
 from tessella.models.base import (
     Imputer,
     ImputerParams,

@@ -1,0 +1,103 @@
+"""The diffusion method: measured genes untouched, seeded sampling, batch
+independence, saving, parameter checks, and accuracy on osmFISH next to knn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tessella
+from tessella.inputs import load_inputs
+from tessella.models import diffusion
+from tessella.models.base import Imputer
+from tessella.runner import build_method, task_for
+
+FAST = {"max_epochs": 3, "samples": 4, "sampling_steps": 4, "verbose": False}
+
+
+def _fitted(sim, **params):
+    model = build_method("diffusion", {**FAST, **params})
+    inputs = load_inputs([type(model)], sim.spatial[:, :24].copy(), sim.reference)
+    task = task_for(inputs, type(model))
+    return model.fit(task), task
+
+
+@pytest.fixture(scope="module")
+def fitted(sim):
+    return _fitted(sim)
+
+
+def test_measured_genes_come_back_unchanged(fitted):
+    model, task = fitted
+    values = model.predict(task).values
+    assert values.shape == (task.spatial.n_obs, len(task.output_genes))
+    np.testing.assert_array_equal(values[:, :task.n_measured], task.spatial.to_array())
+    assert np.isfinite(values).all()
+
+
+def test_sampling_is_reproducible_with_a_seed(sim, fitted):
+    model, task = fitted
+    again, _ = _fitted(sim)
+    other, _ = _fitted(sim, seed=1)
+    first = model.predict(task).values
+    np.testing.assert_array_equal(again.predict(task).values, first)
+    assert not np.allclose(other.predict(task).values[:, 24:], first[:, 24:])
+
+
+def test_a_cells_prediction_does_not_depend_on_its_batch(fitted, monkeypatch):
+    model, task = fitted
+    first = model.predict(task).values
+    monkeypatch.setattr(diffusion, "SAMPLING_ROWS", 3 * model.params.samples)
+    np.testing.assert_allclose(model.predict(task).values, first, rtol=1e-5, atol=1e-5)
+
+
+def test_antithetic_noise_is_keyed_on_the_cell():
+    whole = diffusion.antithetic_noise(0, range(10), 4, 3)
+    part = diffusion.antithetic_noise(0, range(6, 10), 4, 3)
+    np.testing.assert_array_equal(whole[6:], part)
+    np.testing.assert_array_equal(whole[:, 2], -whole[:, 0])  # z1, z2, -z1, -z2
+    assert not np.allclose(whole[:, 1], whole[:, 0])
+
+
+def test_saved_model_predicts_the_same(fitted, tmp_path):
+    model, task = fitted
+    model.save(tmp_path / "diffusion.pt")
+    loaded = Imputer.load(tmp_path / "diffusion.pt")
+    np.testing.assert_allclose(loaded.predict(task).values, model.predict(task).values,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_diffusion_imputes_simulated_genes(sim):
+    scores = tessella.benchmark(sim.spatial, sim.reference, methods=["diffusion", "mean"],
+                                folds=3, verbose=False,
+                                params={"diffusion": {"max_epochs": 30}})
+    summary = scores.attrs["summary"]
+    assert summary.loc["diffusion", "spearman"] > 0.3
+    assert summary.loc["diffusion", "rmse"] < summary.loc["mean", "rmse"]
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"sampling_steps": 2000}, "sampling_steps"),
+    ({"samples": 0}, "samples"),
+    ({"width": 30, "heads": 4}, "divisible by heads"),
+])
+def test_bad_settings_are_refused(sim, params, message):
+    with pytest.raises(ValueError, match=message):
+        _fitted(sim, **params)
+
+
+def test_kl_factors_are_finite_and_capped():
+    factors = diffusion.step_kl_weights(diffusion.cosine_schedule(1000))
+    assert np.isfinite(factors.numpy()).all()
+    assert float(factors.max()) <= 1.0 and float(factors.min()) > 0
+
+
+@pytest.mark.slow
+def test_diffusion_imputes_osmfish_held_out_genes(osmfish):
+    """Done-when of issue 5: median gene-wise Spearman above 0.1 (5 folds over genes)."""
+    spatial, reference, _ = osmfish
+    scores = tessella.benchmark(spatial, reference, methods=["diffusion", "knn"], folds=5,
+                                seed=0, verbose=False)
+    summary = scores.attrs["summary"]
+    assert summary.loc["diffusion", "spearman"] > 0.1, summary
+    assert scores.groupby("method").gene.nunique()["diffusion"] == 33
