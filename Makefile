@@ -16,7 +16,7 @@ export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
 export R_LIBS := $(abspath $(RLIB))$(if $(R_LIBS),:$(R_LIBS))
 
-.PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds lint clean
+.PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds bench-diffusion lint clean
 
 setup: setup-python setup-r
 
@@ -68,6 +68,9 @@ bench-r: setup
 
 bench-rds: setup
 	$(PY) bench/rds_roundtrip.py
+
+bench-diffusion: setup
+	$(PY) bench/diffusion_sampling.py
 
 lint: setup-python
 	$(VENV)/bin/ruff check python tests scripts bench

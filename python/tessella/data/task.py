@@ -72,6 +72,13 @@ class ImputationTask:
             return np.zeros(0, dtype=np.int64)
         return np.flatnonzero(self.reference_index[: self.n_measured] >= 0)
 
+    @property
+    def in_reference(self) -> np.ndarray:
+        """Positions (among output genes) of the output genes the reference has."""
+        if self.reference_index is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.reference_index >= 0)
+
     def measured(self, positions: np.ndarray) -> NormalizedView:
         """Normalised view of some measured genes, by position among measured genes."""
         return self.spatial.with_columns(self.spatial.columns[np.asarray(positions)])

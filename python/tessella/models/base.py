@@ -191,6 +191,18 @@ def place_predictions(task: ImputationTask, genes: FittedGenes, predicted: np.nd
     return values
 
 
+def fitted_to_state(fitted: dict[str, Any]) -> dict[str, Any]:
+    """A fitted model's arrays as tensors and its plain values, ready for ``torch.save``."""
+    arrays = {key: torch.as_tensor(value) for key, value in fitted.items()
+              if isinstance(value, np.ndarray)}
+    return {"arrays": arrays, "plain": {k: v for k, v in fitted.items() if k not in arrays}}
+
+
+def fitted_from_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Undo :func:`fitted_to_state`."""
+    return {**state["plain"], **{key: value.numpy() for key, value in state["arrays"].items()}}
+
+
 _REGISTRY: dict[str, type[Imputer]] = {}
 
 

@@ -71,6 +71,8 @@ from tessella.models.base import (
     FittedGenes,
     Imputer,
     Prediction,
+    fitted_from_state,
+    fitted_to_state,
     locate_fitted,
     place_predictions,
     register,
@@ -286,7 +288,7 @@ class DiffusionImputer(Imputer):
             raise ValueError("diffusion needs a reference: pass reference=...")
         device = resolve_device(self.params.device)
         shared = task.shared_in_reference
-        predictable = np.flatnonzero(task.reference_index >= 0)
+        predictable = task.in_reference
         known = np.isin(predictable, shared)
         seed = self.params.seed
         reference_scores = fit_normal_scores(task.reference_genes(predictable), seed)
@@ -369,14 +371,10 @@ class DiffusionImputer(Imputer):
         return Prediction(values=values)
 
     def state(self) -> dict[str, Any]:
-        arrays = {key: torch.as_tensor(value) for key, value in self.fitted.items()
-                  if isinstance(value, np.ndarray)}
-        plain = {key: value for key, value in self.fitted.items() if key not in arrays}
-        return {"network": self.network.state_dict(), "arrays": arrays, "plain": plain}
+        return {"network": self.network.state_dict(), **fitted_to_state(self.fitted)}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.fitted = {**state["plain"],
-                       **{key: value.numpy() for key, value in state["arrays"].items()}}
+        self.fitted = fitted_from_state(state)
         known = self.fitted["known"]
         self.network = Denoiser(len(known), int(known.sum()), NetworkSize(**self.fitted["size"]))
         self.network.load_state_dict(state["network"])

@@ -56,6 +56,8 @@ from tessella.models import reliability
 from tessella.models.base import (
     Imputer,
     Prediction,
+    fitted_from_state,
+    fitted_to_state,
     locate_fitted,
     place_predictions,
     register,
@@ -206,7 +208,7 @@ class GraphImputer(Imputer):
             raise ValueError("graph needs a reference: pass reference=...")
         device = resolve_device(self.params.device)
         shared = task.shared_in_reference
-        predictable = np.flatnonzero(task.reference_index >= 0)
+        predictable = task.in_reference
         shared_columns = np.searchsorted(predictable, shared)
         reference = task.reference_genes(predictable).to_array()
         spatial = task.measured(shared).to_array()
@@ -358,15 +360,12 @@ class GraphImputer(Imputer):
 
     def state(self) -> dict[str, Any]:
         adjacency = self.model.adjacency.cpu().coalesce()
-        arrays = {key: torch.as_tensor(value) for key, value in self.fitted.items()
-                  if isinstance(value, np.ndarray)}
-        plain = {key: value for key, value in self.fitted.items() if key not in arrays}
         return {"autoencoder": self.model.autoencoder.state_dict(),
                 "gnn": self.model.gnn.state_dict(),
                 "adjacency_indices": adjacency.indices(), "adjacency_values": adjacency.values(),
                 "reference": self.model.reference.cpu(), "static": self.model.static.cpu(),
                 "reference_points": self.model.reference_points.cpu(),
-                "arrays": arrays, "plain": plain}
+                **fitted_to_state(self.fitted)}
 
     def load_state(self, state: dict[str, Any]) -> None:
         device = resolve_device(self.params.device)
@@ -381,8 +380,7 @@ class GraphImputer(Imputer):
         self.model = GraphState(autoencoder.to(device), gnn.to(device), adjacency.to(device),
                                 state["reference"].to(device), state["static"].to(device))
         self.model.reference_points = state["reference_points"].to(device)
-        self.fitted = {**state["plain"],
-                       **{key: value.numpy() for key, value in state["arrays"].items()}}
+        self.fitted = fitted_from_state(state)
 
 
 def standardise_like(values: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from tessella.data.task import ImputationTask
 from tessella.models.base import (
     Imputer,
     ImputerParams,
     Prediction,
+    fitted_from_state,
+    fitted_to_state,
     locate_fitted,
     place_predictions,
     register,
@@ -80,7 +81,7 @@ class KnnImputer(Imputer):
         scaled = (reference - mean) / np.where(std > 1e-8, std, 1.0)
         n_components = max(1, min(self.params.n_components, len(shared) - 1, len(scaled) - 1))
         axes = principal_axes(scaled, n_components)
-        predictable = np.flatnonzero(task.reference_index >= 0)
+        predictable = task.in_reference
         self.fitted = {
             "shared_genes": [task.output_genes[i] for i in shared],
             "output_genes": [task.output_genes[i] for i in predictable],
@@ -109,9 +110,7 @@ class KnnImputer(Imputer):
         return Prediction(values=place_predictions(task, genes, predicted, self.name))
 
     def state(self) -> dict[str, Any]:
-        return {key: torch.as_tensor(value) if isinstance(value, np.ndarray) else value
-                for key, value in self.fitted.items()}
+        return fitted_to_state(self.fitted)
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.fitted = {key: value.numpy() if torch.is_tensor(value) else value
-                       for key, value in state.items()}
+        self.fitted = fitted_from_state(state)

@@ -26,7 +26,7 @@ class MeanImputer(Imputer):
         self.means = np.zeros(0, dtype=np.float32)
 
     def fit(self, task: ImputationTask) -> MeanImputer:
-        available = np.flatnonzero(task.reference_index >= 0)
+        available = task.in_reference
         self.means, _ = task.reference_genes(available).moments()
         self.genes = [task.output_genes[i] for i in available]
         return self
