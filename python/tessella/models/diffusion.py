@@ -143,8 +143,10 @@ class DiffusionParams(TrainParams):
     def network_size(self, device: torch.device) -> NetworkSize:
         """The denoiser's size: what was set, else the device's default."""
         default = CUDA_SIZE if device.type == "cuda" else CPU_SIZE
-        size = NetworkSize(**{key: getattr(self, key) or value
+        size = NetworkSize(**{key: value if getattr(self, key) is None else getattr(self, key)
                               for key, value in asdict(default).items()})
+        if min(asdict(size).values()) < 1:
+            raise ValueError(f"network sizes must be positive, not {size}.")
         if size.width % 2 or size.width % size.heads:
             raise ValueError(f"width ({size.width}) must be even and divisible by heads "
                              f"({size.heads}).")
