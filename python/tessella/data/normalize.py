@@ -31,6 +31,22 @@ def cell_totals(matrix: Any, columns: np.ndarray) -> np.ndarray:
     return totals
 
 
+def usable_spread(std: np.ndarray) -> np.ndarray:
+    """Per-gene standard deviations with 1 where a gene is constant (no division by 0)."""
+    return np.where(std > 1e-8, std, 1.0)
+
+
+def column_moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-gene mean and standard deviation (1 where constant) of an in-memory array."""
+    return values.mean(axis=0), usable_spread(values.std(axis=0))
+
+
+def standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-gene z-scores (float32), with the mean and spread used."""
+    mean, std = column_moments(values)
+    return ((values - mean) / std).astype(np.float32), mean, std
+
+
 @dataclass(frozen=True)
 class NormalizedView:
     """Selected genes of an expression matrix, library-size normalised and log1p'd.
@@ -97,7 +113,7 @@ class NormalizedView:
             squares += (block.astype(np.float64) ** 2).sum(axis=0)
         mean = total / max(self.n_obs, 1)
         std = np.sqrt(np.maximum(squares / max(self.n_obs, 1) - mean**2, 0.0))
-        return mean.astype(np.float32), np.where(std > 1e-8, std, 1.0).astype(np.float32)
+        return mean.astype(np.float32), usable_spread(std).astype(np.float32)
 
     def with_columns(self, columns: np.ndarray) -> NormalizedView:
         """The same cells and size factors, other genes of the same matrix."""

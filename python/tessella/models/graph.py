@@ -50,6 +50,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from tessella.data.normalize import column_moments, standardise
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
 from tessella.models import reliability
@@ -145,13 +146,6 @@ def masked_reconstruction(module: Autoencoder, x: torch.Tensor, *target: torch.T
     restored = module(x * (torch.rand_like(x) >= share))
     loss = functional.mse_loss(restored, x)
     return loss + functional.mse_loss(restored, target[0]) if target else loss
-
-
-def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-gene z-scores, with the mean and spread used."""
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    std = np.where(std > 1e-8, std, 1.0)
-    return ((x - mean) / std).astype(np.float32), mean, std
 
 
 class GraphState:
@@ -385,5 +379,5 @@ class GraphImputer(Imputer):
 
 def standardise_like(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``values`` z-scored with the per-gene mean and spread of ``reference``."""
-    std = reference.std(axis=0)
-    return ((values - reference.mean(axis=0)) / np.where(std > 1e-8, std, 1.0)).astype(np.float32)
+    mean, std = column_moments(reference)
+    return ((values - mean) / std).astype(np.float32)

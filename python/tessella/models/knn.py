@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tessella.data.normalize import standardise
 from tessella.data.task import ImputationTask
 from tessella.models.base import (
     Imputer,
@@ -77,8 +78,7 @@ class KnnImputer(Imputer):
     def fit(self, task: ImputationTask) -> KnnImputer:
         shared = task.shared_in_reference
         reference = task.reference_genes(shared).to_array()
-        mean, std = reference.mean(axis=0), reference.std(axis=0)
-        scaled = (reference - mean) / np.where(std > 1e-8, std, 1.0)
+        scaled, _, _ = standardise(reference)
         n_components = max(1, min(self.params.n_components, len(shared) - 1, len(scaled) - 1))
         axes = principal_axes(scaled, n_components)
         predictable = task.in_reference
