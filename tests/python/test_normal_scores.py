@@ -42,3 +42,5 @@ def test_large_data_are_sampled():
     small = fit_normal_scores(_view(values), max_cells=1000)
     assert small.knots.shape == (1000, 2)
     assert abs(np.median(small.transform(values))) < 0.1
+    from_array = fit_normal_scores(values, max_cells=1000)
+    np.testing.assert_array_equal(from_array.knots, small.knots)  # same cells either way

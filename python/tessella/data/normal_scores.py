@@ -71,16 +71,18 @@ class NormalScores:
         return out
 
 
-def fit_normal_scores(view: NormalizedView, seed: int = 0,
+def fit_normal_scores(data: NormalizedView | np.ndarray, seed: int = 0,
                       max_cells: int = MAX_CELLS) -> NormalScores:
-    """Estimate the normal-score map of every gene in ``view`` (from at most
-    ``max_cells`` cells, drawn with ``seed``)."""
-    if view.n_obs > max_cells:
-        cells = np.sort(np.random.default_rng(seed).choice(view.n_obs, max_cells,
-                                                           replace=False))
-        values = view.rows(cells)
+    """Estimate the normal-score map of every gene (column) of ``data``, a view read
+    only for the cells it needs or an array already in memory, from at most
+    ``max_cells`` cells drawn with ``seed``."""
+    n_obs = data.n_obs if isinstance(data, NormalizedView) else len(data)
+    cells = (np.sort(np.random.default_rng(seed).choice(n_obs, max_cells, replace=False))
+             if n_obs > max_cells else None)
+    if isinstance(data, NormalizedView):
+        values = data.to_array() if cells is None else data.rows(cells)
     else:
-        values = view.to_array()
+        values = data if cells is None else data[cells]
     probabilities = (np.arange(KNOTS) + 0.5) / KNOTS
     knots = np.quantile(values, probabilities, axis=0).astype(np.float32)
     return NormalScores(knots, ndtri(probabilities).astype(np.float32))

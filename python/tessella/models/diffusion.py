@@ -293,9 +293,10 @@ class DiffusionImputer(Imputer):
         predictable = task.in_reference
         known = np.isin(predictable, shared)
         seed = self.params.seed
-        reference_scores = fit_normal_scores(task.reference_genes(predictable), seed)
+        reference = task.reference_genes(predictable).to_array()
+        reference_scores = fit_normal_scores(reference, seed)
         spatial_scores = fit_normal_scores(task.measured(shared), seed)
-        reference = reference_scores.transform(task.reference_genes(predictable).to_array())
+        reference = reference_scores.transform(reference)
         size = self.params.network_size(device)
         with seeded(seed):
             self.network = Denoiser(len(predictable), len(shared), size)
