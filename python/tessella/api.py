@@ -162,6 +162,8 @@ def benchmark(
     params: dict[str, dict[str, Any]] | None = None,
     labels: str | Sequence | None = None,
     clustering: bool = False,
+    external: dict[str, Sequence[Any]] | None = None,
+    external_seconds: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Compare methods by k-fold cross-validation over the measured genes.
 
@@ -190,18 +192,28 @@ def benchmark(
         clusterings against; default the Leiden clustering of the measured truth.
     clustering
         Also cluster the imputed held-out genes (Leiden) and score the agreement.
+    external
+        Predictions of methods run outside the engine, scored like the others:
+        ``{"seurat": [fold0, fold1, ...]}``, each cells x the fold's held-out genes
+        (an array in the order of
+        :func:`tessella.evaluate.harness.benchmark_folds`, or a DataFrame with
+        gene columns), on the log-normalised scale of the truth. With a
+        reference, folds then hold only reference genes.
+    external_seconds
+        Time each external method took, reported in ``attrs["seconds"]``.
 
     Returns
     -------
     One row per (method, gene): ``method, gene, fold, pearson, spearman, cosine,
     mse, rmse, ssim, js``. ``attrs["summary"]`` holds the medians per method
     (a methods x metrics DataFrame), ``attrs["seconds"]`` the fit + predict time
-    per method and, with ``clustering``, ``attrs["clustering"]`` ARI/AMI/NMI/...
+    per method, ``attrs["parameters"]`` the hyper-parameters each engine method
+    ran with and, with ``clustering``, ``attrs["clustering"]`` ARI/AMI/NMI/...
     per method.
     Correlations of a constant prediction are NaN, not 0.
     """
     methods = list(methods)
-    if not methods:
+    if not methods and not external:
         raise ValueError("give at least one method to benchmark.")
     classes = [get_method(m) for m in methods]
     inputs = load_inputs(classes, spatial, reference=reference, embeddings=embeddings,
@@ -215,4 +227,5 @@ def benchmark(
     return run_benchmark(inputs, methods, folds=folds, seed=seed,
                          genes=None if genes is None else list(genes), params=per_method,
                          labels=None if labels is None else np.asarray(labels),
-                         clustering=clustering, verbose=verbose)
+                         clustering=clustering, verbose=verbose, external=external,
+                         external_seconds=external_seconds)

@@ -13,6 +13,7 @@ Never import rpy2 here: this module runs inside Python embedded in R.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 import anndata as ad
@@ -21,8 +22,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tessella import api
+from tessella.data.genes import match_genes
+from tessella.data.normalize import normalized_view
+from tessella.data.validate import expression_matrix
 from tessella.embeddings import EmbeddingTable
-from tessella.evaluate.harness import summary_table
+from tessella.evaluate.harness import benchmark_folds, summary_table
+from tessella.inputs import load_inputs
+from tessella.models.base import get_method
 
 
 def _names(values: Any) -> list[str]:
@@ -85,12 +91,13 @@ def run_parts(
     embeddings: dict[str, Any] | str | None = None,
     options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``refine``, ``impute`` or ``benchmark`` on parts.
+    """Run ``refine``, ``impute``, ``benchmark`` or ``folds`` on parts.
 
     Parameters
     ----------
     verb
-        "refine", "impute" or "benchmark".
+        "refine", "impute", "benchmark" or "folds" (the benchmark's gene folds,
+        see :func:`folds_parts`).
     spatial, reference
         Dictionaries with ``x`` (genes x cells), ``genes``, ``cells`` and, for
         spatial, optional ``coords``.
@@ -98,7 +105,9 @@ def run_parts(
         A file path, or a dictionary with ``values`` (genes x dimensions) and ``genes``.
     options
         Keyword arguments of the API function (``genes``, ``method``, ``seed``,
-        hyper-parameters, ...).
+        hyper-parameters, ...). For ``benchmark`` and ``folds`` also ``flat``
+        (hyper-parameters for every method that has them, see
+        :func:`resolve_params`) and ``external`` (see :func:`external_parts`).
 
     Returns
     -------
@@ -124,12 +133,122 @@ def _run(verb: str, spatial: dict[str, Any], reference: dict[str, Any] | None,
         return result_to_parts(api.impute(spatial_data, reference_data, embeddings=table,
                                           **options))
     if verb == "benchmark":
-        if "methods" in options:
-            options["methods"] = _names(options["methods"])
-        scores = api.benchmark(spatial_data, reference_data, table, **options)
-        summary = summary_table(scores).rename_axis("method").reset_index()
-        return {"scores": _columns(scores), "summary": _columns(summary)}
-    raise ValueError(f"unknown verb {verb!r}; use refine, impute or benchmark.")
+        return _benchmark(spatial_data, reference_data, table, options)
+    if verb == "folds":
+        return folds_parts(spatial_data, reference_data, table, options)
+    raise ValueError(f"unknown verb {verb!r}; use refine, impute, benchmark or folds.")
+
+
+def method_parameters(methods: Sequence[str]) -> dict[str, list[str]]:
+    """The hyper-parameter names of each method (fields of its params dataclass)."""
+    return {m: [f.name for f in fields(get_method(m).params_class)] for m in methods}
+
+
+def resolve_params(methods: Sequence[str], params: dict[str, dict[str, Any]] | None,
+                   flat: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Hyper-parameters per method from per-method ones and flat ones.
+
+    A flat parameter goes to every method in ``methods`` that has a parameter of
+    that name; per-method values win. A flat name no method has, or parameters
+    for a method that is not benchmarked, is an error naming it.
+    """
+    params, flat = dict(params or {}), dict(flat or {})
+    names = method_parameters(methods)
+    stray = [m for m in params if m not in names]
+    if stray:
+        raise ValueError(
+            f"parameters are given for {', '.join(map(repr, stray))}, which is not among "
+            f"the benchmarked methods ({', '.join(methods) or 'none'})."
+        )
+    unknown = [k for k in flat if not any(k in taken for taken in names.values())]
+    if unknown:
+        raise ValueError(
+            f"no benchmarked method ({', '.join(methods) or 'none'}) has a parameter named "
+            f"{', '.join(map(repr, unknown))}; give parameters of one method as a list, "
+            "e.g. refine = list(max_epochs = 100)."
+        )
+    return {m: {**{k: v for k, v in flat.items() if k in names[m]}, **params.get(m, {})}
+            for m in methods}
+
+
+def _benchmark_options(options: dict[str, Any]) -> dict[str, Any]:
+    if "methods" in options:
+        options["methods"] = _names(options["methods"])
+    methods = options.get("methods", ("refine", "knn", "mean"))
+    options["params"] = resolve_params(methods, options.get("params"), options.pop("flat", None))
+    if options.get("labels") is not None:
+        options["labels"] = [str(v) for v in options["labels"]]
+    return options
+
+
+def external_parts(external: dict[str, Any]) -> dict[str, list[pd.DataFrame]]:
+    """External predictions from R: per method, one ``{"x": genes x cells, "genes":
+    names}`` per fold, as cells x genes DataFrames the harness matches by name."""
+    out = {}
+    for name, predictions in external.items():
+        if isinstance(predictions, dict):  # one fold: R's list(x = , genes = )
+            predictions = [predictions]
+        out[str(name)] = [pd.DataFrame(np.asarray(p["x"], dtype=np.float32).reshape(
+            len(_names(p["genes"])), -1).T, columns=_names(p["genes"])) for p in predictions]
+    return out
+
+
+def _benchmark(spatial: ad.AnnData, reference: ad.AnnData | None,
+               embeddings: EmbeddingTable | str | None,
+               options: dict[str, Any]) -> dict[str, Any]:
+    options = _benchmark_options(options)
+    if options.get("external"):
+        options["external"] = external_parts(options["external"])
+    scores = api.benchmark(spatial, reference, embeddings, **options)
+    summary = summary_table(scores).rename_axis("method").reset_index()
+    clustering = scores.attrs.get("clustering")
+    return {
+        "scores": _columns(scores),
+        "summary": _columns(summary),
+        "seconds": {str(k): float(v) for k, v in scores.attrs["seconds"].items()},
+        "parameters": scores.attrs["parameters"],
+        "clustering": None if clustering is None else _columns(
+            pd.DataFrame(clustering).rename_axis("method").reset_index()),
+    }
+
+
+def folds_parts(spatial: ad.AnnData, reference: ad.AnnData | None,
+                embeddings: EmbeddingTable | str | None,
+                options: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's folds, for a tool that runs outside the engine.
+
+    ``options`` are those of ``benchmark`` plus ``external`` (names of the
+    external methods). Returns ``folds`` (held-out genes per fold, as
+    ``run_benchmark`` splits them), ``target_sums`` (per fold, the total every
+    cell is scaled to over its measured genes; NaN for log-normalised input),
+    ``spatial_genes`` with their ``reference_genes`` ("" when absent) and
+    whether each input holds counts. Parameters are checked as the benchmark
+    checks them.
+    """
+    options = _benchmark_options(options)
+    methods = options.get("methods", ["refine", "knn", "mean"])
+    inputs = load_inputs([get_method(m) for m in methods], spatial, reference=reference,
+                         embeddings=embeddings, input_scale=options.get("input_scale", "auto"),
+                         reference_input_scale=options.get("reference_input_scale", "auto"))
+    split = benchmark_folds(inputs, methods, options.get("folds", 5), options.get("seed", 0),
+                            options.get("genes"), _names(options.get("external")))
+    matrix = expression_matrix(inputs.spatial, None, "spatial")
+    sums = []
+    for held_out in split:
+        measured = np.setdiff1d(np.arange(spatial.n_vars), match_genes(held_out,
+                                                                         spatial.var_names))
+        sums.append(normalized_view(matrix, measured, inputs.spatial_is_counts)[1])
+    genes = [str(g) for g in spatial.var_names]
+    matched = (np.full(len(genes), -1) if reference is None
+               else match_genes(genes, reference.var_names))
+    return {
+        "folds": [list(f) for f in split],
+        "target_sums": [np.nan if t is None else float(t) for t in sums],
+        "spatial_genes": genes,
+        "reference_genes": ["" if i < 0 else str(reference.var_names[i]) for i in matched],
+        "spatial_is_counts": bool(inputs.spatial_is_counts),
+        "reference_is_counts": bool(inputs.reference_is_counts),
+    }
 
 
 def _columns(table: pd.DataFrame) -> dict[str, Any]:
