@@ -4,8 +4,10 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tessella-installed
-RLIB := .Rlib
-R_STAMP := $(RLIB)/tessella/DESCRIPTION
+# The R package goes into R's default library (the first writable entry of
+# .libPaths(), else R_LIBS_USER); `make setup R_LIBRARY=/some/lib` picks another.
+R_LIBRARY ?=
+R_STAMP := $(VENV)/.tessella-r-installed
 R_APT := r-base-core r-base-dev r-bioc-singlecellexperiment \
 	r-bioc-summarizedexperiment r-cran-seurat r-cran-seuratobject r-cran-reticulate \
 	r-bioc-basilisk r-cran-testthat r-cran-matrix r-cran-roxygen2 r-cran-knitr \
@@ -14,7 +16,6 @@ R_SOURCES := DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard inst/*.txt) \
 	$(shell find python -name '*.py' 2>/dev/null)
 export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
-export R_LIBS := $(abspath $(RLIB))$(if $(R_LIBS),:$(R_LIBS))
 
 .PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds bench-diffusion lint clean
 
@@ -39,11 +40,11 @@ $(STAMP): pyproject.toml inst/requirements.txt
 	$(PY) -m pip install -q -c inst/requirements.txt -e '.[dev,r]'
 	touch $@
 
-# Debian's R and Bioconductor packages, then the R package into .Rlib.
-$(R_STAMP): $(R_SOURCES)
+# Debian's R and Bioconductor packages, then the R package into R's default
+# library (or R_LIBRARY), recording this venv's python as its engine.
+$(R_STAMP): $(R_SOURCES) $(STAMP)
 	scripts/install-apt.sh $(R_APT)
-	mkdir -p $(RLIB)
-	R CMD INSTALL --no-multiarch -l $(RLIB) . > $(RLIB)/install.log 2>&1 || { cat $(RLIB)/install.log; exit 1; }
+	scripts/install-r.sh $(abspath $(PY)) $(R_LIBRARY)
 	touch $@
 
 test: test-python test-r
@@ -76,4 +77,4 @@ lint: setup-python
 	$(VENV)/bin/ruff check python tests scripts bench
 
 clean:
-	rm -rf $(VENV) $(RLIB) results build *.egg-info python/*.egg-info
+	rm -rf $(VENV) .Rlib results build *.egg-info python/*.egg-info

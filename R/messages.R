@@ -13,10 +13,12 @@
 
 .fixPython <- function() {
     paste0(
-        "Fix: point the environment variable TESSELLA_PYTHON (or ",
-        "options(tessella.python = ...)) at the python of an environment that ",
-        "has the tessella engine installed, e.g. '.venv/bin/python' after ",
-        "`make setup` in the tessella source tree; tessellaPythonRequirements() ",
-        "lists the exact pins for such an environment."
+        "Fix: run `make setup` in the tessella source tree (it installs this ",
+        "package and records its Python), or point ",
+        "options(tessella.python = ...) or the environment variable ",
+        "TESSELLA_PYTHON at the python of an environment with the tessella ",
+        "engine (an absolute path, e.g. '/path/to/tessella/.venv/bin/python'); ",
+        "tessellaPythonRequirements() lists the exact pins for such an ",
+        "environment. tessellaPython() shows which Python is in use and why."
     )
 }

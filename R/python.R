@@ -32,23 +32,114 @@ tessellaPythonRequirements <- function() {
     )
 }
 
-# The python chosen by the user, or NULL: options(tessella.python) first,
-# then the TESSELLA_PYTHON environment variable; a venv folder is accepted.
-.pythonOverride <- function() {
-    path <- getOption("tessella.python", Sys.getenv("TESSELLA_PYTHON", ""))
-    if (!nzchar(path)) {
-        return(NULL)
+#' Which Python the tessella engine runs in, and why
+#'
+#' The engine's Python is chosen in this order:
+#' 1. `options(tessella.python = ...)`, then the environment variable
+#'    `TESSELLA_PYTHON` (the python of an environment, or its folder);
+#' 2. the Python recorded when the package was installed (`make setup` in the
+#'    tessella source tree writes its venv's python into the installed
+#'    package, file `engine-python`);
+#' 3. the declared basilisk environment ([tessellaPythonRequirements()]),
+#'    built on first use (needs conda and the network once).
+#'
+#' `options(tessella.python = "basilisk")` skips 1 and 2. A chosen or
+#' recorded Python that no longer exists (e.g. the source tree was moved or
+#' deleted) is reported with the fix here, and is never used.
+#'
+#' @return A list: `python` (path, `NA` for the declared basilisk
+#'   environment), `source` (why it was chosen), `route` (`"reticulate"`: in
+#'   this R session; `"basilisk"`: in a separate R process), `exists`
+#'   (whether the python is there) and `problem` (`NA`, or what is wrong and
+#'   how to fix it).
+#' @export
+#' @examples
+#' tessellaPython()
+tessellaPython <- function() {
+    choice <- .pythonChoice()
+    route <- if (is.na(choice$python)) "basilisk" else
+        if (.basiliskCanRun(dirname(dirname(choice$python)))) "basilisk" else
+            "reticulate"
+    c(choice[c("python", "source")], list(route = route,
+        exists = is.na(choice$python) || file.exists(choice$python),
+        problem = choice$problem))
+}
+
+# The file in the installed package that holds the python recorded at install.
+.recordedFile <- function() {
+    file.path(system.file(package = "tessella"), "engine-python")
+}
+
+.recordedPython <- function() {
+    path <- .recordedFile()
+    if (!file.exists(path)) {
+        return(NA_character_)
     }
+    lines <- trimws(readLines(path, warn = FALSE))
+    lines <- lines[nzchar(lines)]
+    if (length(lines)) lines[1] else NA_character_
+}
+
+# A venv folder stands for its bin/python. Not normalizePath(path): a venv's
+# python is a symlink to the base interpreter, and following it would leave
+# the venv.
+.pythonPath <- function(path) {
     if (dir.exists(path)) {
         path <- file.path(path, "bin", "python")
     }
     if (!file.exists(path)) {
-        .tessellaStop("The tessella Python '", path, "' does not exist. ",
-            .fixPython())
+        return(path)
     }
-    # Not normalizePath(path): a venv's python is a symlink to the base
-    # interpreter, and following it would leave the venv.
     file.path(normalizePath(dirname(path)), basename(path))
+}
+
+# The python to use (NA: the declared basilisk environment), where the choice
+# came from, and a problem (NA when none).
+.pythonChoice <- function() {
+    option <- getOption("tessella.python")
+    variable <- Sys.getenv("TESSELLA_PYTHON", "")
+    recorded <- .recordedPython()
+    if (!is.null(option) && nzchar(option)) {
+        path <- option
+        source <- "options(tessella.python)"
+    } else if (nzchar(variable)) {
+        path <- variable
+        source <- "environment variable TESSELLA_PYTHON"
+    } else if (!is.na(recorded)) {
+        path <- recorded
+        source <- paste0("recorded at install (", .recordedFile(), ")")
+    } else {
+        path <- "basilisk"
+        source <- "no Python chosen or recorded at install"
+    }
+    if (identical(path, "basilisk")) {
+        return(list(python = NA_character_, source = paste0(source,
+            ": the declared basilisk environment"), problem = NA_character_))
+    }
+    path <- .pythonPath(path)
+    problem <- if (file.exists(path)) NA_character_ else
+        .missingPython(path, source)
+    list(python = path, source = source, problem = problem)
+}
+
+.missingPython <- function(path, source) {
+    if (startsWith(source, "recorded")) {
+        return(paste0("The tessella Python recorded at install, '", path,
+            "', does not exist any more (was the tessella source tree moved ",
+            "or deleted?). ", .fixPython()))
+    }
+    paste0("The tessella Python '", path, "' (", source, ") does not exist. ",
+        .fixPython())
+}
+
+# The python to run: NULL for the declared basilisk environment. A python
+# that does not exist stops here, with the fix.
+.pythonOverride <- function() {
+    choice <- .pythonChoice()
+    if (!is.na(choice$problem)) {
+        .tessellaStop(choice$problem)
+    }
+    if (is.na(choice$python)) NULL else choice$python
 }
 
 # basilisk 1.10 runs an existing environment only when it looks like a conda
@@ -121,7 +212,7 @@ tessellaPythonRequirements <- function() {
 }
 
 .engineReadH5ad <- function(path) {
-    reticulate::import("tessella.parts")$read_h5ad_parts(path)
+    reticulate::import("tessella.h5ad")$read_h5ad_parts(path)
 }
 
 # Run one verb of the engine and turn its input errors into R errors.

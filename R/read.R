@@ -1,22 +1,33 @@
-#' Read an .h5ad file as a SingleCellExperiment
+#' Read an .h5ad file as a SingleCellExperiment or SpatialExperiment
 #'
-#' Reads the file with the Python engine (anndata) and builds a
-#' SingleCellExperiment: the matrix as assay `assay` (genes x cells), the
-#' observation table as colData, and `obsm["spatial"]` as reducedDim
-#' `"spatial"`.
+#' Reads the file with the Python engine (anndata) and carries everything a
+#' SingleCellExperiment can hold: `X` as assay `assay` and every layer as an
+#' assay of its name (sparse matrices as `dgCMatrix`, dense ones as
+#' matrices; genes x cells), `obs` as colData and `var` as rowData (plain
+#' vectors and factors), `obsm["spatial"]` as coordinates and the other dense
+#' `obsm` arrays as reducedDims. With coordinates and the SpatialExperiment
+#' package installed the result is a SpatialExperiment (coordinates in
+#' `spatialCoords()`); otherwise a SingleCellExperiment with the coordinates
+#' as reducedDim `"spatial"`. What cannot be carried (`uns`, `raw`, `varm`,
+#' `obsp`, `varp`, ...) is named in one message.
 #'
 #' @param path Path of an `.h5ad` file.
-#' @param assay Name of the assay to store the matrix in.
+#' @param assay Name of the assay to store `X` in.
+#' @param spatialExperiment Return a SpatialExperiment when the file has
+#'   coordinates: `NA` (the default) when the SpatialExperiment package is
+#'   installed, `TRUE` (an error without it) or `FALSE`.
+#' @param verbose Show the message naming what was not carried.
 #'
-#' @return A SingleCellExperiment.
+#' @return A SingleCellExperiment or SpatialExperiment.
 #' @export
 #' @examples
-#' path <- file.path(Sys.getenv("TESSELLA_DATA_DIR"), "osmfish",
-#'     "osmfish_spatial.h5ad")
-#' if (nzchar(Sys.getenv("TESSELLA_PYTHON")) && file.exists(path)) {
+#' path <- file.path(Sys.getenv("TESSELLA_DATA_DIR"), "visium_subset",
+#'     "visium_mouse_brain.h5ad")
+#' if (is.na(tessellaPython()$problem) && file.exists(path)) {
 #'     readH5adSpatial(path)
 #' }
-readH5adSpatial <- function(path, assay = "counts") {
+readH5adSpatial <- function(path, assay = "counts", spatialExperiment = NA,
+    verbose = TRUE) {
     if (!file.exists(path)) {
         .tessellaStop("File '", path, "' does not exist.")
     }
@@ -24,24 +35,96 @@ readH5adSpatial <- function(path, assay = "counts") {
     if (!is.null(parts$error)) {
         .tessellaStop(parts$error)
     }
-    values <- parts$x
-    dimnames(values) <- list(as.character(parts$genes), as.character(parts$cells))
-    colData <- S4Vectors::DataFrame(lapply(parts$obs, .obsColumn),
-        row.names = colnames(values), check.names = FALSE)
-    sce <- SingleCellExperiment::SingleCellExperiment(
-        assays = stats::setNames(list(values), assay), colData = colData)
-    if (!is.null(parts$coords)) {
-        SingleCellExperiment::reducedDim(sce, "spatial") <- parts$coords
+    genes <- as.character(parts$genes)
+    cells <- as.character(parts$cells)
+    assays <- lapply(c(stats::setNames(list(parts$x), assay), parts$layers),
+        .matrixFromParts, genes = genes, cells = cells)
+    names(assays) <- make.unique(names(assays))
+    colData <- .frameFromParts(parts$obs, cells)
+    rowData <- .frameFromParts(parts$var, genes)
+    reduced <- lapply(parts$reduced, function(m) {
+        m <- as.matrix(m)
+        rownames(m) <- cells
+        m
+    })
+    coords <- parts$coords
+    if (!is.null(coords)) {
+        coords <- as.matrix(coords)
+        dimnames(coords) <- list(cells, .coordNames(ncol(coords)))
     }
-    sce
+    left <- as.character(unlist(parts$not_carried))
+    if (length(left)) {
+        .tessellaMessage("Not carried from ", basename(path), ": ",
+            paste(left, collapse = ", "), ".", verbose = verbose)
+    }
+    .buildSpatial(assays, colData, rowData, reduced, coords, spatialExperiment)
 }
 
-.obsColumn <- function(values) {
-    if (is.list(values)) {
-        values <- vapply(values, function(v) if (is.null(v)) NA_character_ else
-            as.character(v), character(1))
+.coordNames <- function(n) {
+    if (n <= 3) c("x", "y", "z")[seq_len(n)] else paste0("dim", seq_len(n))
+}
+
+.buildSpatial <- function(assays, colData, rowData, reduced, coords, spe) {
+    if (is.na(spe)) {
+        spe <- !is.null(coords) &&
+            requireNamespace("SpatialExperiment", quietly = TRUE)
     }
-    values
+    if (isTRUE(spe) && !is.null(coords)) {
+        if (!requireNamespace("SpatialExperiment", quietly = TRUE)) {
+            .tessellaStop("spatialExperiment = TRUE needs the ",
+                "SpatialExperiment package (BiocManager::install(",
+                "\"SpatialExperiment\")).")
+        }
+        return(SpatialExperiment::SpatialExperiment(assays = assays,
+            colData = colData, rowData = rowData, reducedDims = reduced,
+            spatialCoords = coords))
+    }
+    if (!is.null(coords)) {
+        reduced <- c(list(spatial = coords), reduced)
+    }
+    SingleCellExperiment::SingleCellExperiment(assays = assays,
+        colData = colData, rowData = rowData, reducedDims = reduced)
+}
+
+# One matrix of read_h5ad_parts (genes x cells): a dgCMatrix rebuilt from its
+# compressed-column pieces, or a dense matrix.
+.matrixFromParts <- function(part, genes, cells) {
+    if (isTRUE(part$sparse)) {
+        m <- methods::new("dgCMatrix", i = as.integer(part$i),
+            p = as.integer(part$p), x = as.numeric(part$x),
+            Dim = as.integer(unlist(part$dim)))
+    } else {
+        m <- as.matrix(part$values)
+        storage.mode(m) <- "double"
+    }
+    dimnames(m) <- list(genes, cells)
+    m
+}
+
+.frameFromParts <- function(columns, rowNames) {
+    values <- lapply(columns, .columnFromParts)
+    S4Vectors::DataFrame(values, row.names = rowNames, check.names = FALSE)
+}
+
+# One obs / var column (tessella.h5ad.column_parts) as a plain R vector.
+.columnFromParts <- function(part) {
+    if (identical(part$kind, "factor")) {
+        codes <- as.integer(part$codes)
+        codes[codes < 0] <- NA_integer_
+        levels <- as.character(unlist(part$levels))
+        return(factor(levels[codes + 1L], levels = levels))
+    }
+    values <- part$values
+    if (is.list(values)) {
+        missing <- vapply(values, is.null, logical(1))
+        values[missing] <- NA
+        values <- unlist(values)
+    }
+    switch(part$kind,
+        logical = as.logical(values),
+        integer = as.integer(values),
+        double = as.numeric(values),
+        as.character(values))
 }
 
 #' A small simulated spatial data set

@@ -262,28 +262,9 @@ def methods_parts() -> dict[str, Any]:
     return _columns(api.available_methods())
 
 
-def _column(values: pd.Series) -> Any:
-    """An obs column as something reticulate turns into an R vector."""
-    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
-        return [None if pd.isna(v) else str(v) for v in values]
-    return values.to_numpy()
-
-
 def read_h5ad_parts(path: str) -> dict[str, Any]:
-    """An ``.h5ad`` file as parts: ``x`` (genes x cells), names, coordinates
-    (``obsm["spatial"]``) and the obs columns."""
-    from tessella.inputs import read_anndata
+    """An ``.h5ad`` file as parts for R's ``readH5adSpatial()``: see
+    :func:`tessella.h5ad.h5ad_parts`."""
+    from tessella.h5ad import read_h5ad_parts as read
 
-    try:
-        adata = read_anndata(path, "data")
-    except USER_ERRORS as err:
-        return {"error": str(err)}
-    matrix = adata.X
-    coords = adata.obsm["spatial"] if "spatial" in adata.obsm else None
-    return {
-        "x": matrix.T.tocsc() if sp.issparse(matrix) else np.asarray(matrix, np.float64).T,
-        "genes": list(adata.var_names),
-        "cells": list(adata.obs_names),
-        "coords": None if coords is None else np.asarray(coords, dtype=np.float64),
-        "obs": {str(c): _column(adata.obs[c]) for c in adata.obs.columns},
-    }
+    return read(path)

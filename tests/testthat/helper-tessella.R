@@ -1,9 +1,10 @@
 # Shared by the tests: where the engine and the real data are.
 
 skipWithoutEngine <- function() {
-    python <- getOption("tessella.python", Sys.getenv("TESSELLA_PYTHON", ""))
-    if (!nzchar(python) || !file.exists(python)) {
-        skip(paste("no tessella Python: set TESSELLA_PYTHON (make test does)"))
+    python <- tessellaPython()$python
+    if (is.na(python) || !file.exists(python)) {
+        skip(paste("no tessella Python: run `make setup` (it records one) or",
+            "set TESSELLA_PYTHON"))
     }
 }
 
