@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 import anndata as ad
@@ -18,13 +19,23 @@ from tessella.data.validate import InputScale
 from tessella.embeddings import EmbeddingSource
 from tessella.evaluate.harness import run_benchmark
 from tessella.inputs import AnnDataLike, Inputs, load_inputs
-from tessella.models.base import get_method, registered_methods
+from tessella.models.base import ImputerParams, get_method, registered_methods
+from tessella.models.params import describe_params
 from tessella.result import build_result
 from tessella.runner import build_method, fit_predict, task_for
 
 
-def available_methods() -> pd.DataFrame:
-    """The registered methods: name, summary, and what each one needs."""
+def available_methods(parameters: bool = False) -> pd.DataFrame:
+    """The registered methods: name, summary, and what each one needs; with
+    ``parameters``, one row per (method, hyper-parameter): its type, default,
+    allowed range and one-line meaning (``seed``, ``device`` and ``verbose``,
+    which every method takes, are left out)."""
+    if parameters:
+        common = {item.name for item in fields(ImputerParams)}
+        return pd.DataFrame(
+            [{"method": name, **row} for name, cls in sorted(registered_methods().items())
+             for row in describe_params(cls.params_class) if row["parameter"] not in common],
+            columns=["method", "parameter", "type", "default", "range", "meaning"])
     return pd.DataFrame(
         [{"method": name, "summary": cls.summary,
           "requires_reference": cls.requires_reference,

@@ -193,6 +193,11 @@ def _run_info() -> None:
     print(f"cuda available: {torch.cuda.is_available()}")
     print("methods:")
     print(tessella.available_methods().to_string(index=False))
+    print("hyper-parameters (--param NAME=VALUE; --seed and --device apply to all methods):")
+    for method, rows in tessella.available_methods(parameters=True).groupby("method"):
+        print(f"  {method}:")
+        for row in rows.itertuples():
+            print(f"    {row.parameter} = {row.default}  ({row.range})  {row.meaning}")
 
 
 def main(argv: list[str] | None = None) -> int:

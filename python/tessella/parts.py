@@ -28,7 +28,7 @@ from tessella.data.validate import expression_matrix
 from tessella.embeddings import EmbeddingTable
 from tessella.evaluate.harness import benchmark_folds, summary_table
 from tessella.inputs import load_inputs
-from tessella.models.base import get_method
+from tessella.models.base import get_method, notes_unlogged
 
 
 def _names(values: Any) -> list[str]:
@@ -114,6 +114,9 @@ def run_parts(
     The result's parts, or ``{"error": message}`` when the input is at fault.
     """
     try:
+        if verb in ("refine", "impute"):  # R shows the result's notes itself
+            with notes_unlogged():
+                return _run(verb, spatial, reference, embeddings, dict(options or {}))
         return _run(verb, spatial, reference, embeddings, dict(options or {}))
     except USER_ERRORS as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
@@ -257,9 +260,10 @@ def _columns(table: pd.DataFrame) -> dict[str, Any]:
             else [str(v) for v in table[c]] for c in table.columns}
 
 
-def methods_parts() -> dict[str, Any]:
-    """The registered methods as columns (method, summary, requirements)."""
-    return _columns(api.available_methods())
+def methods_parts(parameters: bool = False) -> dict[str, Any]:
+    """The registered methods as columns (method, summary, requirements); with
+    ``parameters``, their hyper-parameters (defaults as text)."""
+    return _columns(api.available_methods(parameters=parameters))
 
 
 def read_h5ad_parts(path: str) -> dict[str, Any]:

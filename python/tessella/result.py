@@ -34,10 +34,12 @@ def package_versions() -> dict[str, str]:
 
 
 def provenance(model: Imputer, task: ImputationTask, spatial_is_counts: bool) -> dict:
-    """What made a result: method, parameters, inputs' scale, gene counts, versions."""
+    """What made a result: method, parameters, inputs' scale, gene counts, versions, and
+    notes the method made while fitting (a parameter capped to fit the data)."""
     return {
         "method": model.name,
         "params": asdict(model.params),
+        "notes": list(getattr(model, "notes", [])),
         "input_scale": "counts (normalised + log1p)" if spatial_is_counts else "log-normalised",
         "n_measured": task.n_measured,
         "n_imputed": len(task.target_genes),

@@ -21,11 +21,14 @@ from tqdm.auto import tqdm
 
 from tessella.device import resolve_device
 from tessella.models.base import ImputerParams
+from tessella.models.params import bounded
 
 logger = logging.getLogger(__name__)
 
 LossFn = Callable[..., torch.Tensor]
 PRECISIONS = ("32", "bf16")
+#: Smallest learning rate accepted (the range is inclusive; a rate must be positive).
+MIN_LR = 1e-8
 
 
 @dataclass
@@ -38,8 +41,10 @@ class TrainParams(ImputerParams):
         Upper bound on passes over the training cells.
     batch_size
         Cells per optimisation step (and per inference block).
-    lr, weight_decay
-        Adam learning rate and L2 weight decay.
+    lr
+        Adam learning rate (> 0).
+    weight_decay
+        Adam L2 weight decay.
     val_fraction
         Share of cells held out to decide early stopping.
     patience
@@ -48,13 +53,13 @@ class TrainParams(ImputerParams):
         "32" (float32) or "bf16" (bfloat16 autocast, CUDA only).
     """
 
-    max_epochs: int = 300
-    batch_size: int = 1024
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    val_fraction: float = 0.1
-    patience: int = 20
-    precision: str = "32"
+    max_epochs: int = bounded(300, low=1)
+    batch_size: int = bounded(1024, low=1)
+    lr: float = bounded(1e-3, low=MIN_LR)
+    weight_decay: float = bounded(0.0, low=0.0)
+    val_fraction: float = bounded(0.1, low=0.0, high=0.9)
+    patience: int = bounded(20, low=1)
+    precision: str = bounded("32", choices=PRECISIONS)
 
 
 @dataclass

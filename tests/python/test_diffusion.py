@@ -80,7 +80,7 @@ def test_diffusion_imputes_simulated_genes(sim):
     ({"sampling_steps": 2000}, "sampling_steps"),
     ({"samples": 0}, "samples"),
     ({"width": 30, "heads": 4}, "divisible by heads"),
-    ({"blocks": 0}, "must be positive"),
+    ({"blocks": 0}, "parameter .blocks. must be >= 1, got 0"),
 ])
 def test_bad_settings_are_refused(sim, params, message):
     with pytest.raises(ValueError, match=message):

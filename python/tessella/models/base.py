@@ -9,7 +9,10 @@ so the API, the CLI and the R package list them from one place.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, get_args, get_type_hints
@@ -20,6 +23,9 @@ import torch
 from tessella.data.genes import match_genes
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
+from tessella.models.params import bounded, check_ranges
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,7 +42,7 @@ class ImputerParams:
         Show progress bars and log progress.
     """
 
-    seed: int = 0
+    seed: int = bounded(0, low=0)
     device: str = "auto"
     verbose: bool = True
 
@@ -107,7 +113,27 @@ class Imputer(ABC):
         values = {**asdict(params), **overrides}
         hints = get_type_hints(type(params))
         self.params = type(params)(**{k: coerce_param(k, v, hints[k]) for k, v in values.items()})
+        check_ranges(self.params)
         resolve_device(self.params.device)
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Log a warning the user should see (a parameter capped to fit the data);
+        results keep it in their provenance (``notes``)."""
+        logger.warning("%s: %s", self.name, text)
+        self.notes.append(text)
+
+    def capped(self, name: str, limit: int, what: str) -> int:
+        """Parameter ``name`` capped at a limit set by the data (``k`` at the number of
+        reference cells). Its default is capped silently; a value the user chose is
+        capped with a note saying so."""
+        value = getattr(self.params, name)
+        if value <= limit:
+            return value
+        if value != getattr(self.params_class(), name):
+            self.note(f"parameter {name!r} = {value} is more than {what} ({limit}); "
+                      f"using {limit}.")
+        return limit
 
     @abstractmethod
     def fit(self, task: ImputationTask) -> Imputer:
@@ -138,6 +164,17 @@ class Imputer(ABC):
         model = method(method.params_class(**content["params"]))
         model.load_state(content["state"])
         return model
+
+
+@contextmanager
+def notes_unlogged() -> Iterator[None]:
+    """Within the block, methods' notes go to the results' provenance only, not to
+    the log (the R package shows them from the provenance itself)."""
+    previous, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = previous
 
 
 def keep_measured(values: np.ndarray, task: ImputationTask, positions: np.ndarray) -> None:

@@ -77,6 +77,7 @@ from tessella.models.base import (
     place_predictions,
     register,
 )
+from tessella.models.params import bounded
 from tessella.models.xca import XcaBlock, timestep_embedding
 from tessella.train import TrainParams, fit_module, predict_blocks, seeded
 
@@ -110,10 +111,16 @@ class DiffusionParams(TrainParams):
 
     Attributes
     ----------
-    width, tokens, blocks, heads, lstm_hidden
-        Channels per token, tokens per cell, XCA blocks, attention heads and the
-        LSTM's width; None: 32 / 8 / 2 / 4 / 32 on CPU, 256 / 16 / 6 / 16 / 128
-        on CUDA.
+    width
+        Channels per token (even, divisible by ``heads``); None: 32 on CPU, 256 on CUDA.
+    tokens
+        Feature tokens per cell; None: 8 on CPU, 16 on CUDA.
+    blocks
+        XCA blocks; None: 2 on CPU, 6 on CUDA.
+    heads
+        Attention heads; None: 4 on CPU, 16 on CUDA.
+    lstm_hidden
+        Width of the LSTM over the shared genes; None: 32 on CPU, 128 on CUDA.
     timesteps
         Length of the noise schedule.
     sampling_steps
@@ -123,19 +130,19 @@ class DiffusionParams(TrainParams):
     kl_weight
         Weight of the KL term; None: 2.8 below 500 genes to impute, else 0.02.
     max_epochs
-        None: 60 on CPU, 300 on CUDA.
+        Upper bound on passes over the training cells; None: 60 on CPU, 300 on CUDA.
     """
 
-    width: int | None = None
-    tokens: int | None = None
-    blocks: int | None = None
-    heads: int | None = None
-    lstm_hidden: int | None = None
-    timesteps: int = 1000
-    sampling_steps: int = 5
-    samples: int = 8
-    kl_weight: float | None = None
-    max_epochs: int | None = None
+    width: int | None = bounded(None, low=1)
+    tokens: int | None = bounded(None, low=1)
+    blocks: int | None = bounded(None, low=1)
+    heads: int | None = bounded(None, low=1)
+    lstm_hidden: int | None = bounded(None, low=1)
+    timesteps: int = bounded(1000, low=1)
+    sampling_steps: int = bounded(5, low=1)
+    samples: int = bounded(8, low=1)
+    kl_weight: float | None = bounded(None, low=0.0)
+    max_epochs: int | None = bounded(None, low=1)
     batch_size: int = 512
     lr: float = 3e-3
     patience: int = 20
@@ -154,11 +161,9 @@ class DiffusionParams(TrainParams):
 
     def check(self) -> None:
         """Refuse settings the sampler cannot run."""
-        if not 1 <= self.sampling_steps <= self.timesteps:
-            raise ValueError(f"sampling_steps must be between 1 and timesteps "
-                             f"({self.timesteps}), not {self.sampling_steps}.")
-        if self.samples < 1:
-            raise ValueError(f"samples must be at least 1, not {self.samples}.")
+        if self.sampling_steps > self.timesteps:
+            raise ValueError(f"parameter 'sampling_steps' must be between 1 and timesteps "
+                             f"({self.timesteps}), got {self.sampling_steps}.")
 
 
 class ProfileEncoder(nn.Module):

@@ -65,6 +65,7 @@ from tessella.models.base import (
 )
 from tessella.models.gene_graph import gene_similarity, sparsify
 from tessella.models.knn import principal_axes
+from tessella.models.params import bounded
 from tessella.models.sage import GeneSage, imputation_loss
 from tessella.neighbors import (
     block_size_for,
@@ -107,15 +108,15 @@ class GraphParams(TrainParams):
         Folds of shared genes used to train the reliability model.
     """
 
-    k: int | None = None
-    alpha: float = 0.5
-    latent: int = 100
-    hidden: int = 50
-    graph_edges: int = 10
-    rounds: int = 2
-    ae_epochs: int = 30
-    cosine_weight: float = 2.0
-    reliability_folds: int = 5
+    k: int | None = bounded(None, low=1)
+    alpha: float = bounded(0.5, low=0.0, high=1.0)
+    latent: int = bounded(100, low=1)
+    hidden: int = bounded(50, low=1)
+    graph_edges: int = bounded(10, low=1)
+    rounds: int = bounded(2, low=1)
+    ae_epochs: int = bounded(30, low=1)
+    cosine_weight: float = bounded(2.0, low=0.0)
+    reliability_folds: int = bounded(5, low=2)
     max_epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-2
@@ -195,6 +196,8 @@ class GraphImputer(Imputer):
         self.fitted: dict[str, Any] = {}
 
     def _k(self, n_cells: int) -> int:
+        if "k" in self.fitted:
+            return self.fitted["k"]
         return self.params.k or (50 if n_cells < LARGE_DATA else 20)
 
     def fit(self, task: ImputationTask) -> GraphImputer:
@@ -211,7 +214,14 @@ class GraphImputer(Imputer):
         embeddings = None if task.embeddings is None else task.embeddings[predictable]
         embedded = None if task.embedded is None else task.embedded[predictable]
         similarity = gene_similarity(reference, embeddings, embedded)
+        self.fitted = {}
         k = self._k(len(spatial))
+        if k > len(reference):
+            if self.params.k is not None:
+                self.note(f"parameter 'k' = {k} is more than the reference cells "
+                          f"({len(reference)}); using {len(reference)}.")
+            k = len(reference)
+        self.fitted["k"] = k
         static = np.column_stack([reference.mean(axis=0), reference.std(axis=0)])
         with seeded(self.params.seed):
             self.model = GraphState(
@@ -338,18 +348,23 @@ class GraphImputer(Imputer):
         mean_t, std_t = (torch.as_tensor(v, device=device) for v in (mean, std))
 
         def forward(block: torch.Tensor) -> torch.Tensor:
-            index, weights = state.neighbours((block - mean_t) / std_t, k)
+            standardised = (block - mean_t) / std_t
+            index, weights = state.neighbours(standardised, k)
             features, neighbour_mean = state.features(index, weights)
-            return alpha * state.gnn(features, state.adjacency) + (1 - alpha) * neighbour_mean
+            blend = alpha * state.gnn(features, state.adjacency) + (1 - alpha) * neighbour_mean
+            return torch.cat([blend, state.autoencoder.encoder(standardised)], 1)
 
         blocks = query.blocks(min(self.params.batch_size * 4,
                                   block_size_for(len(state.reference), 4096)))
-        predicted = predict_blocks(blocks, forward, task.spatial.n_obs,
-                                   len(self.fitted["output_genes"]), device, self.params.verbose)
-        values = place_predictions(task, genes, predicted[:, genes.wanted], self.name)
+        n_out = len(self.fitted["output_genes"])
+        both = predict_blocks(blocks, forward, task.spatial.n_obs,
+                              n_out + state.autoencoder.encoder.out_features, device,
+                              self.params.verbose)
+        values = place_predictions(task, genes, both[:, :n_out][:, genes.wanted], self.name)
         scores = np.full(len(task.output_genes), np.nan)
         scores[genes.columns[genes.wanted]] = self.fitted["reliability"][genes.wanted]
-        return Prediction(values=values, reliability=scores)
+        return Prediction(values=values, reliability=scores,
+                          latent=np.ascontiguousarray(both[:, n_out:]))
 
 
     def state(self) -> dict[str, Any]:

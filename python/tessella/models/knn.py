@@ -27,6 +27,7 @@ from tessella.models.base import (
     place_predictions,
     register,
 )
+from tessella.models.params import bounded
 from tessella.neighbors import (
     block_size_for,
     nearest,
@@ -43,17 +44,18 @@ class KnnParams(ImputerParams):
     Attributes
     ----------
     k
-        Reference neighbours per spatial cell.
+        Reference neighbours per spatial cell (capped at the number of reference cells).
     n_components
-        Principal components of the shared space (capped by the number of shared genes).
+        Principal components of the shared space, the ``TESSELLA`` cell embedding
+        (capped at the number of shared genes or reference cells less one).
     block_size
         Most spatial cells per block of the neighbour search; fewer when the
         reference is large, so a block's similarity matrix stays near 100 MB.
     """
 
-    k: int = 50
-    n_components: int = 30
-    block_size: int = 4096
+    k: int = bounded(50, low=1)
+    n_components: int = bounded(30, low=1)
+    block_size: int = bounded(4096, low=1)
 
 
 def principal_axes(data: np.ndarray, n_components: int) -> np.ndarray:
@@ -64,7 +66,8 @@ def principal_axes(data: np.ndarray, n_components: int) -> np.ndarray:
 
 @register
 class KnnImputer(Imputer):
-    """Weighted mean of the nearest reference cells in a shared PCA space."""
+    """Weighted mean of the nearest reference cells in a shared PCA space; the latent
+    space is the spatial cells' coordinates on those principal components."""
 
     name = "knn"
     summary = "k nearest reference cells in a shared PCA space (SpaGE/stPlus-style baseline)"
@@ -79,12 +82,14 @@ class KnnImputer(Imputer):
         shared = task.shared_in_reference
         reference = task.reference_genes(shared).to_array()
         scaled, _, _ = standardise(reference)
-        n_components = max(1, min(self.params.n_components, len(shared) - 1, len(scaled) - 1))
+        n_components = self.capped("n_components", max(1, min(len(shared), len(scaled)) - 1),
+                                   "the shared genes or reference cells less one")
         axes = principal_axes(scaled, n_components)
         predictable = task.in_reference
         self.fitted = {
             "shared_genes": [task.output_genes[i] for i in shared],
             "output_genes": [task.output_genes[i] for i in predictable],
+            "k": self.capped("k", len(scaled), "the reference cells"),
             "axes": axes,
             "reference_points": unit_rows(scaled @ axes).astype(np.float32),
             "reference_values": task.reference_genes(predictable).to_array(),
@@ -101,13 +106,17 @@ class KnnImputer(Imputer):
         reference_values = self.fitted["reference_values"][:, genes.wanted]
         n_reference = len(reference_values)
         predicted = np.empty((task.spatial.n_obs, reference_values.shape[1]), dtype=np.float32)
+        latent = np.empty((task.spatial.n_obs, self.fitted["axes"].shape[1]), dtype=np.float32)
+        k = self.fitted.get("k", self.params.k)
         for start, stop, block in query.blocks(block_size_for(n_reference,
                                                               self.params.block_size)):
-            points = unit_rows(((block - mean) / std) @ self.fitted["axes"])
-            index, similarity = nearest(points, self.fitted["reference_points"], self.params.k)
+            latent[start:stop] = ((block - mean) / std) @ self.fitted["axes"]
+            index, similarity = nearest(unit_rows(latent[start:stop]),
+                                        self.fitted["reference_points"], k)
             weights = weight_matrix(index, neighbour_weights(similarity), n_reference)
             predicted[start:stop] = weights @ reference_values
-        return Prediction(values=place_predictions(task, genes, predicted, self.name))
+        return Prediction(values=place_predictions(task, genes, predicted, self.name),
+                          latent=latent)
 
     def state(self) -> dict[str, Any]:
         return fitted_to_state(self.fitted)

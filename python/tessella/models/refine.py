@@ -44,7 +44,8 @@ from tessella.data.genes import describe_missing, gene_key
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
 from tessella.models.base import Imputer, Prediction, keep_measured, register
-from tessella.models.layers import mlp, output_activation
+from tessella.models.layers import OUTPUTS, mlp, output_activation
+from tessella.models.params import bounded
 from tessella.neighbors import unit_rows
 from tessella.train import TrainParams, fit_module, predict_blocks, seeded
 
@@ -57,8 +58,13 @@ class RefineParams(TrainParams):
 
     Attributes
     ----------
-    hidden, latent, n_layers
-        Width, latent size and depth of both encoders (paper code: 64, 64, 3).
+    hidden
+        Width of both encoders (paper code: 64).
+    latent
+        Size of the cell and gene latent vectors, the ``TESSELLA`` cell embedding
+        (paper code: 64).
+    n_layers
+        Depth of the cell encoder (paper code: 3).
     output
         "softplus" (non-negative output) or "identity".
     gene_layers
@@ -72,14 +78,14 @@ class RefineParams(TrainParams):
         Strength of the Poisson corruption.
     """
 
-    hidden: int = 64
-    latent: int = 64
-    n_layers: int = 3
-    gene_layers: int = 3
-    kernel_power: float = 1.0
-    output: str = "softplus"
-    corruption: str = "none"
-    mask_rate: float = 0.275
+    hidden: int = bounded(64, low=1)
+    latent: int = bounded(64, low=1)
+    n_layers: int = bounded(3, low=1)
+    gene_layers: int = bounded(3, low=1)
+    kernel_power: float = bounded(1.0, low=0.0)
+    output: str = bounded("softplus", choices=OUTPUTS)
+    corruption: str = bounded("none", choices=CORRUPTIONS)
+    mask_rate: float = bounded(0.275, low=0.0, high=1.0)
     max_epochs: int = 200
     batch_size: int = 512
 
@@ -120,9 +126,6 @@ class RefineImputer(Imputer):
 
     def __init__(self, params: RefineParams | None = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)
-        if self.params.corruption not in CORRUPTIONS:
-            raise ValueError(f"corruption must be one of {CORRUPTIONS}, "
-                             f"not {self.params.corruption!r}.")
         self.network: RefineNetwork | None = None
         self.measured_genes: list[str] = []
         self.trained_genes: np.ndarray | None = None
