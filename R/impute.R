@@ -14,20 +14,32 @@
 #'   not measured.
 #' @param embeddings Optional gene-embedding table, for methods that use one.
 #'
-#' @return `x` enriched as described in [refineSpatial()]; imputed genes carry
-#'   `rowData(altExp(x, "imputed"))$reliability` where the method estimates it.
+#' @param name Name the result is stored under (see Value); default the
+#'   method's name, e.g. `"knn"`. A second call with another name adds a
+#'   result, with the same name replaces that result only.
+#'
+#' @return `x` enriched as described in [refineSpatial()], under `name`;
+#'   imputed genes carry their reliability where the method estimates it
+#'   (`"graph"`): `rowData(altExp(x, "imputed_<name>"))$reliability`, or the
+#'   `reliability` column of the Seurat assay's feature metadata. Cell
+#'   embeddings (reducedDim / reduction `"TESSELLA_<name>"`) come from `"knn"`
+#'   (coordinates on the shared principal components) and `"graph"` (its
+#'   autoencoder's latent space); `"mean"` and `"diffusion"` have none.
 #' @export
 #' @examples
 #' if (nzchar(Sys.getenv("TESSELLA_PYTHON"))) {
 #'     sce <- exampleSpatial()
 #'     ref <- exampleSpatial(seed = 2)
 #'     out <- imputeSpatial(sce[1:20, ], ref, method = "knn", verbose = FALSE)
-#'     SingleCellExperiment::altExp(out, "imputed")
+#'     out <- imputeSpatial(out, ref, method = "mean", verbose = FALSE)
+#'     SummarizedExperiment::assayNames(out)      # counts, knn, mean
+#'     SingleCellExperiment::altExp(out, "imputed_knn")
 #' }
 imputeSpatial <- function(x, reference, method = "knn", assay = "counts",
     genes = NULL, ..., referenceAssay = "counts", embeddings = NULL,
-    coords = NULL, seed = 0, device = "auto", verbose = TRUE) {
+    coords = NULL, name = NULL, seed = 0, device = "auto", verbose = TRUE) {
     .checkMethod(method)
+    name <- .checkFree(x, if (is.null(name)) method else name)
     spatial <- .objectParts(x, assay, "x", coords)
     ref <- .objectParts(reference, referenceAssay, "reference")
     ref$coords <- NULL
@@ -35,7 +47,7 @@ imputeSpatial <- function(x, reference, method = "knn", assay = "counts",
         device = device, verbose = verbose, ...)
     result <- .runEngine("impute", spatial, ref, .embeddingParts(embeddings),
         options)
-    .assemble(x, result)
+    .assemble(x, result, name, verbose)
 }
 
 .checkMethod <- function(method) {

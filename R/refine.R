@@ -15,20 +15,35 @@
 #' @param genes Genes to impute; `NULL` imputes every gene of the table that is
 #'   not measured.
 #' @param ... Hyper-parameters of the method, e.g. `max_epochs = 100`,
-#'   `latent = 32` (see `tessellaMethods()` and the engine documentation).
+#'   `latent = 32`: `tessellaMethods(parameters = TRUE)` lists each one with
+#'   its default, allowed range and meaning. A value outside its range is an
+#'   error naming the parameter and the range; a value the data cannot support
+#'   (`k` above the number of reference cells, `n_components` above the
+#'   shared genes) is capped, with a message saying so.
 #' @param coords For a SingleCellExperiment: the reducedDim name, or two colData
 #'   columns, holding spatial coordinates; `NULL` looks for a `"spatial"`
 #'   reducedDim or columns such as `x`/`y`.
 #' @param seed Seed of every random step; the same seed gives the same result.
 #' @param device `"auto"` (CUDA when available), `"cpu"` or `"cuda"`.
+#' @param name Name the result is stored under; default `"refine"`. A second
+#'   call with another name adds a result, with the same name replaces that
+#'   result only (a message says what was written where).
 #' @param verbose Show progress.
 #'
-#' @return `x` enriched. SingleCellExperiment / SpatialExperiment: assay
-#'   `"refined"` (measured genes, log-normalised, same dimensions as `x`),
-#'   `altExp(x, "imputed")` with the imputed genes, reducedDim `"TESSELLA"`
-#'   (cell embeddings), provenance in `metadata(x)$tessella`. Seurat: assay
-#'   `"tessella"` with measured and imputed genes in its data layer, reduction
-#'   `"TESSELLA"`, provenance in `Misc(x, "tessella")`.
+#' @return `x` enriched; every slot is named after `name`, so results of
+#'   several calls stack. SingleCellExperiment / SpatialExperiment: assay
+#'   `name` (measured genes as the method returns them, log-normalised, same
+#'   dimensions as `x`), `altExp(x, "imputed_<name>")` with the imputed genes
+#'   (assay `"imputed"`, `rowData()$reliability`), reducedDim
+#'   `"TESSELLA_<name>"` (cell embeddings, for methods with a latent space),
+#'   provenance in `metadata(x)$tessella[[name]]`. Seurat: assay `name` with
+#'   measured and imputed genes in its data layer and, in its feature metadata
+#'   (`x[[name]][[]]`), columns `measured` and `reliability`; reduction
+#'   `"TESSELLA_<name>"`, tied to the default assay so that
+#'   `FindNeighbors(x, reduction = "TESSELLA_<name>")` then `FindClusters(x)`
+#'   work with their defaults; provenance in `Misc(x, "tessella")[[name]]`.
+#'   The default assay is not changed. refine's cell embedding is its cell
+#'   encoder's output (`latent` columns).
 #' @export
 #' @examples
 #' if (nzchar(Sys.getenv("TESSELLA_PYTHON"))) {
@@ -37,16 +52,18 @@
 #'     emb <- matrix(rnorm(length(genes) * 8), nrow = length(genes),
 #'         dimnames = list(genes, NULL))
 #'     sce <- refineSpatial(sce, emb, max_epochs = 5, verbose = FALSE)
-#'     SummarizedExperiment::assayNames(sce)
+#'     SummarizedExperiment::assayNames(sce)    # counts, refine
+#'     dim(SingleCellExperiment::reducedDim(sce, "TESSELLA_refine"))
 #' }
 refineSpatial <- function(x, embeddings, assay = "counts", genes = NULL, ...,
-    coords = NULL, seed = 0, device = "auto", verbose = TRUE) {
+    coords = NULL, name = "refine", seed = 0, device = "auto", verbose = TRUE) {
+    name <- .checkFree(x, name)
     spatial <- .objectParts(x, assay, "x", coords)
     options <- .engineOptions(genes = genes, seed = seed, device = device,
         verbose = verbose, ...)
     result <- .runEngine("refine", spatial, embeddings = .embeddingParts(
         embeddings), options = options)
-    .assemble(x, result)
+    .assemble(x, result, name, verbose)
 }
 
 # Options for the engine: NULL genes dropped, whole numbers passed as integers.

@@ -2,9 +2,10 @@
 
 For Python users and the CLI: ``read_rds`` turns a SingleCellExperiment,
 SpatialExperiment or Seurat object into an AnnData, and ``write_rds`` puts a
-tessella result back into the original object exactly as the R package does
-(assay ``refined``, altExp ``imputed``, reducedDim ``TESSELLA``, provenance;
-for Seurat an assay ``tessella``). Both call the tessella R package's own
+tessella result back into the original object exactly as the R package does,
+under the method's name (for knn: assay ``knn``, altExp ``imputed_knn``,
+reducedDim ``TESSELLA_knn``, ``metadata(x)$tessella$knn``; for Seurat an assay
+``knn``). Both call the tessella R package's own
 conversion and assembly code, so the two faces of tessella cannot drift apart.
 
 Needs ``pip install 'tessella[r]'`` (rpy2 3.5.17, anndata2ri) and the tessella R

@@ -55,13 +55,13 @@ def test_cli_imputes_an_sce_rds_into_the_same_object(rds_files):
     assert cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",
                      str(rds_files / "reference.rds"), "--out", str(out), "--quiet"]) == 0
     _r(f'x <- readRDS("{out}"); original <- readRDS("{rds_files}/spatial.rds")')
-    assert list(_r("SummarizedExperiment::assayNames(x)")) == ["counts", "refined"]
+    assert list(_r("SummarizedExperiment::assayNames(x)")) == ["counts", "knn"]
     assert _r('identical(SummarizedExperiment::assay(x, "counts"), '
               'SummarizedExperiment::assay(original, "counts"))')[0]
-    assert list(_r('rownames(SingleCellExperiment::altExp(x, "imputed"))')) == [
+    assert list(_r('rownames(SingleCellExperiment::altExp(x, "imputed_knn"))')) == [
         f"Gene{i:03d}" for i in range(25, 31)]
-    assert _r("S4Vectors::metadata(x)$tessella$method")[0] == "knn"
-    assert _r('identical(dim(SummarizedExperiment::assay(x, "refined")), dim(original))')[0]
+    assert _r("S4Vectors::metadata(x)$tessella$knn$method")[0] == "knn"
+    assert _r('identical(dim(SummarizedExperiment::assay(x, "knn")), dim(original))')[0]
 
 
 def test_cli_refines_a_seurat_rds(rds_files):
@@ -70,12 +70,12 @@ def test_cli_refines_a_seurat_rds(rds_files):
                      str(rds_files / "embeddings.tsv"), "--param", "max_epochs=5",
                      "--out", str(out), "--quiet"]) == 0
     _r(f'y <- readRDS("{out}"); s <- readRDS("{rds_files}/seurat.rds")')
-    assert "tessella" in list(_r("SeuratObject::Assays(y)"))
+    assert "refine" in list(_r("SeuratObject::Assays(y)"))
     assert _r('identical(SeuratObject::GetAssayData(y, assay = "RNA", slot = "counts"), '
               'SeuratObject::GetAssayData(s, assay = "RNA", slot = "counts"))')[0]
-    assert list(_r('dim(SeuratObject::Embeddings(y, "TESSELLA"))')) == [150, 64]
-    assert _r('SeuratObject::Misc(y, "tessella")$method')[0] == "refine"
-    assert _r('nrow(SeuratObject::GetAssayData(y, assay = "tessella", slot = "data"))')[0] == 30
+    assert list(_r('dim(SeuratObject::Embeddings(y, "TESSELLA_refine"))')) == [150, 64]
+    assert _r('SeuratObject::Misc(y, "tessella")$refine$method')[0] == "refine"
+    assert _r('nrow(SeuratObject::GetAssayData(y, assay = "refine", slot = "data"))')[0] == 30
 
 
 def test_write_rds_without_an_original_makes_an_sce(rds_files):
@@ -128,13 +128,13 @@ def test_refuses_to_run_inside_r(monkeypatch, tmp_path):
 
 def test_r_side_refusals_are_one_clear_error(rds_files, capsys):
     _r(f"""x <- readRDS("{rds_files}/spatial.rds")
-        SummarizedExperiment::assay(x, "refined") <- SummarizedExperiment::assay(x, "counts")
+        SummarizedExperiment::assay(x, "knn") <- SummarizedExperiment::assay(x, "counts")
         saveRDS(x, "{rds_files}/taken.rds")""")
     code = cli.main(["impute", str(rds_files / "taken.rds"), "--reference",
                      str(rds_files / "reference.rds"), "--out", str(rds_files / "t.rds"),
                      "--quiet"])
     assert code == 2
-    assert "already has assay 'refined'" in capsys.readouterr().err
+    assert "already has assay 'knn'" in capsys.readouterr().err
     code = cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",
                      str(rds_files / "reference.rds"), "--reference-assay", "nope",
                      "--out", str(rds_files / "t.rds"), "--quiet"])

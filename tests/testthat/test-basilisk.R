@@ -14,7 +14,7 @@ test_that("an existing environment runs through basilisk when it can", {
     expect_true(tessella:::.basiliskCanRun(envdir))
     sce <- exampleSpatial(nCells = 60, nGenes = 12)
     out <- imputeSpatial(sce[1:8, ], sce, method = "mean", verbose = FALSE)
-    expect_identical(rownames(SingleCellExperiment::altExp(out, "imputed")),
+    expect_identical(rownames(SingleCellExperiment::altExp(out, "imputed_mean")),
         rownames(sce)[9:12])
     expect_error(imputeSpatial(sce, sce, method = "nope"), "unknown method")
 })

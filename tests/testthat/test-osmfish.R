@@ -19,36 +19,37 @@ test_that("imputeSpatial on an SCE imputes held-out genes and keeps the input", 
         genes = heldOut, verbose = FALSE)
     expect_identical(SummarizedExperiment::assay(out, "counts"), before)
     expect_identical(SummarizedExperiment::assay(spatial, "counts"), before)
-    expect_equal(dim(SummarizedExperiment::assay(out, "refined")), dim(spatial))
+    expect_equal(dim(SummarizedExperiment::assay(out, "knn")), dim(spatial))
     imputed <- SummarizedExperiment::assay(
-        SingleCellExperiment::altExp(out, "imputed"), "imputed")
+        SingleCellExperiment::altExp(out, "imputed_knn"), "imputed")
     expect_identical(rownames(imputed), heldOut)
     truth <- logNormalised(SummarizedExperiment::assay(data$spatial,
         "counts"))[heldOut, ]
     agreement <- vapply(heldOut, function(g) stats::cor(imputed[g, ], truth[g, ],
         method = "spearman"), numeric(1))
     expect_gt(stats::median(agreement), 0.2)
-    expect_identical(S4Vectors::metadata(out)$tessella$method, "knn")
+    expect_identical(S4Vectors::metadata(out)$tessella$knn$method, "knn")
 })
 
 test_that("refineSpatial on an SCE denoises and adds embeddings", {
     data <- osmfishData()
     out <- refineSpatial(data$spatial, data$embeddings, max_epochs = 30,
         verbose = FALSE)
-    refined <- SummarizedExperiment::assay(out, "refined")
+    refined <- SummarizedExperiment::assay(out, "refine")
     expect_equal(dim(refined), dim(data$spatial))
     expect_identical(dimnames(refined), dimnames(data$spatial))
-    latent <- SingleCellExperiment::reducedDim(out, "TESSELLA")
+    latent <- SingleCellExperiment::reducedDim(out, "TESSELLA_refine")
     expect_equal(dim(latent), c(3405L, 64L))
-    expect_equal(nrow(SingleCellExperiment::altExp(out, "imputed")), 242L)
+    expect_equal(nrow(SingleCellExperiment::altExp(out, "imputed_refine")),
+        242L)
     truth <- logNormalised(SummarizedExperiment::assay(data$spatial, "counts"))
     agreement <- vapply(rownames(truth), function(g) stats::cor(refined[g, ],
         truth[g, ]), numeric(1))
     expect_gt(stats::median(agreement), 0.5)
-    expect_identical(S4Vectors::metadata(out)$tessella$method, "refine")
+    expect_identical(S4Vectors::metadata(out)$tessella$refine$method, "refine")
 })
 
-test_that("a Seurat object round-trips with a tessella assay and reduction", {
+test_that("a Seurat object round-trips with result assays and reductions", {
     skip_if_not_installed("Seurat")
     data <- osmfishData()
     counts <- methods::as(SummarizedExperiment::assay(data$spatial, "counts"),
@@ -57,16 +58,17 @@ test_that("a Seurat object round-trips with a tessella assay and reduction", {
         rownames(counts), heldOut), ])
     before <- SeuratObject::GetAssayData(seurat, slot = "counts")
     out <- imputeSpatial(seurat, data$reference, genes = heldOut, verbose = FALSE)
-    expect_true("tessella" %in% SeuratObject::Assays(out))
+    expect_true("knn" %in% SeuratObject::Assays(out))
     expect_identical(SeuratObject::GetAssayData(out, assay = "RNA",
         slot = "counts"), before)
-    values <- SeuratObject::GetAssayData(out, assay = "tessella", slot = "data")
+    values <- SeuratObject::GetAssayData(out, assay = "knn", slot = "data")
     expect_equal(dim(values), c(33L, 3405L))
     expect_true(all(heldOut %in% rownames(values)))
-    expect_identical(SeuratObject::Misc(out, slot = "tessella")$method, "knn")
+    expect_identical(SeuratObject::Misc(out, slot = "tessella")$knn$method, "knn")
     refined <- refineSpatial(seurat, data$embeddings, genes = heldOut,
         max_epochs = 10, verbose = FALSE)
-    expect_equal(dim(SeuratObject::Embeddings(refined, "TESSELLA")), c(3405L, 64L))
+    expect_equal(dim(SeuratObject::Embeddings(refined, "TESSELLA_refine")),
+        c(3405L, 64L))
 })
 
 test_that("benchmarkImputation reports per-gene scores and medians", {
@@ -103,11 +105,12 @@ test_that("imputeSpatial runs diffusion from R with engine parameters", {
         genes = heldOut, max_epochs = 5, samples = 2, sampling_steps = 3,
         verbose = FALSE)
     imputed <- SummarizedExperiment::assay(
-        SingleCellExperiment::altExp(out, "imputed"), "imputed")
+        SingleCellExperiment::altExp(out, "imputed_diffusion"), "imputed")
     expect_identical(rownames(imputed), heldOut)
     expect_true(all(is.finite(imputed)))
     measured <- logNormalised(SummarizedExperiment::assay(spatial, "counts"))
-    expect_equal(as.matrix(SummarizedExperiment::assay(out, "refined")),
+    expect_equal(as.matrix(SummarizedExperiment::assay(out, "diffusion")),
         as.matrix(measured), tolerance = 1e-5, ignore_attr = TRUE)
-    expect_identical(S4Vectors::metadata(out)$tessella$method, "diffusion")
+    expect_identical(S4Vectors::metadata(out)$tessella$diffusion$method,
+        "diffusion")
 })

@@ -17,5 +17,5 @@ test_that("a SpatialExperiment keeps its class and carries spatialCoords", {
     expect_s4_class(out, "SpatialExperiment")
     expect_identical(SpatialExperiment::spatialCoords(out),
         SpatialExperiment::spatialCoords(spe))
-    expect_true("refined" %in% SummarizedExperiment::assayNames(out))
+    expect_true("refine" %in% SummarizedExperiment::assayNames(out))
 })
