@@ -17,7 +17,8 @@ R_SOURCES := DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard inst/*.txt) \
 export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
 
-.PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds bench-diffusion lint clean
+.PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds bench-diffusion lint clean \
+	setup-peers
 
 setup: setup-python setup-r
 
@@ -39,6 +40,14 @@ $(STAMP): pyproject.toml inst/requirements.txt
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c inst/requirements.txt -e '.[dev,r]'
 	touch $@
+
+# Optional peer methods (tangram, gimvi, stplus) for benchmarks; not part of `setup`,
+# so CI never depends on them. The pins keep torch 2.13.0 (CPU) in place. PyPI's
+# torchvision (an stPlus dependency stPlus never uses) is built for CUDA torch and
+# cannot load beside the CPU one, where it breaks `import scvi`: it is removed then.
+setup-peers: setup-python
+	$(PY) -m pip install -q -c inst/requirements.txt -e '.[peers]'
+	$(PY) -c 'import torchvision' 2>/dev/null || $(PY) -m pip uninstall -y -q torchvision
 
 # Debian's R and Bioconductor packages, then the R package into R's default
 # library (or R_LIBRARY), recording this venv's python as its engine.

@@ -39,7 +39,10 @@ def available_methods(parameters: bool = False) -> pd.DataFrame:
     return pd.DataFrame(
         [{"method": name, "summary": cls.summary,
           "requires_reference": cls.requires_reference,
-          "requires_embeddings": cls.requires_embeddings}
+          "requires_embeddings": cls.requires_embeddings,
+          # peers wrap optional packages: unavailable (with the command) until installed
+          "available": cls.available(),
+          "install": "" if cls.available() else cls.install_hint}
          for name, cls in sorted(registered_methods().items())]
     )
 
@@ -148,6 +151,7 @@ def impute(
     A new AnnData like :func:`refine` returns; inputs are not modified.
     """
     cls = get_method(method)
+    cls.check_available()
     inputs = load_inputs([cls], spatial, reference=reference, embeddings=embeddings,
                          layer=layer, reference_layer=reference_layer, input_scale=input_scale,
                          reference_input_scale=reference_input_scale)
@@ -227,6 +231,8 @@ def benchmark(
     if not methods and not external:
         raise ValueError("give at least one method to benchmark.")
     classes = [get_method(m) for m in methods]
+    for cls in classes:  # an uninstalled peer fails here, before any work
+        cls.check_available()
     inputs = load_inputs(classes, spatial, reference=reference, embeddings=embeddings,
                          layer=layer, reference_layer=reference_layer, input_scale=input_scale,
                          reference_input_scale=reference_input_scale)

@@ -3,6 +3,7 @@
 Importing this package registers every method by name.
 """
 
+import tessella.models.peers  # noqa: F401  (optional extras, loaded lazily)
 from tessella.models import diffusion, graph, knn, mean, refine  # noqa: F401  (registers)
 from tessella.models.base import (
     Imputer,

@@ -9,6 +9,7 @@ so the API, the CLI and the R package list them from one place.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -92,15 +93,38 @@ def coerce_param(name: str, value: Any, kind: Any) -> Any:
 
 class Imputer(ABC):
     """Base class of all methods. Subclasses set the class attributes and
-    implement ``fit``, ``predict`` and, to be saved, ``state``/``load_state``."""
+    implement ``fit``, ``predict`` and, to be saved, ``state``/``load_state``.
+
+    A method that wraps an optional package names it in ``requires_package`` (the
+    importable module) and says how to get it in ``install_hint``; it stays
+    registered, and is listed as unavailable, when the package is absent.
+    """
 
     name: ClassVar[str]
     summary: ClassVar[str]
     params_class: ClassVar[type[ImputerParams]] = ImputerParams
     requires_reference: ClassVar[bool] = False
     requires_embeddings: ClassVar[bool] = False
+    requires_package: ClassVar[str | None] = None
+    install_hint: ClassVar[str] = ""
+
+    @classmethod
+    def available(cls) -> bool:
+        """Whether the optional package the method needs is installed (True if none)."""
+        return cls.requires_package is None or (
+            importlib.util.find_spec(cls.requires_package) is not None)
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise ``ValueError`` with the install command when the method's package is absent."""
+        if not cls.available():
+            raise ValueError(
+                f"method {cls.name!r} needs the optional package {cls.requires_package!r}, "
+                f"which is not installed; install it with: {cls.install_hint}"
+            )
 
     def __init__(self, params: ImputerParams | None = None, **overrides: Any) -> None:
+        self.check_available()
         if params is None:
             params = self.params_class()
         known = {f.name for f in fields(self.params_class)}
