@@ -22,7 +22,7 @@ from tessella.inputs import AnnDataLike, Inputs, load_inputs
 from tessella.models.base import ImputerParams, get_method, registered_methods
 from tessella.models.params import describe_params
 from tessella.result import build_result
-from tessella.runner import build_method, fit_predict, task_for
+from tessella.runner import build_method, fit_predict, flag_omitted, full_prediction, task_for
 
 
 def available_methods(parameters: bool = False) -> pd.DataFrame:
@@ -52,8 +52,9 @@ def _run(inputs: Inputs, method: str, genes: Sequence[str] | None,
     start = time.perf_counter()
     model = build_method(method, params)
     task = task_for(inputs, type(model), genes=None if genes is None else list(genes))
-    prediction = fit_predict(model, task)
+    task, prediction = full_prediction(task, fit_predict(model, task))
     result = build_result(inputs.spatial, task, prediction, model, inputs.spatial_is_counts)
+    flag_omitted(result, task)
     result.uns["tessella"]["seconds"] = time.perf_counter() - start
     return result
 

@@ -63,11 +63,14 @@ def load(path: str | None, assay: str, role: str = "x") -> Any:
 
 
 def save(result: Any, path: str, like: str) -> None:
-    """Write a result to ``.h5ad``, or to ``.rds`` (into ``like`` when it is one)."""
+    """Write a result to ``.h5ad``, or to ``.rds``: into ``like`` when it is an
+    ``.rds``, into the SingleCellExperiment ``readH5adSpatial()`` makes of it when
+    it is an ``.h5ad`` (counts, colData, coordinates and the result)."""
     if is_rds(path):
         from tessella import rbridge
 
-        rbridge.write_rds(result, path, like=like if is_rds(like) else None)
+        keep = is_rds(like) or str(like).lower().endswith(".h5ad")
+        rbridge.write_rds(result, path, like=like if keep else None)
     else:
         result.write_h5ad(path)
 

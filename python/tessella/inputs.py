@@ -13,7 +13,12 @@ from typing import Any
 
 import anndata as ad
 
-from tessella.data.validate import InputScale, require_anndata, validate_expression
+from tessella.data.validate import (
+    InputError,
+    InputScale,
+    require_anndata,
+    validate_expression,
+)
 from tessella.embeddings import EmbeddingSource, EmbeddingTable, load_embeddings
 from tessella.models.base import Imputer
 
@@ -66,10 +71,12 @@ def load_inputs(
         if method.requires_reference and reference is None:
             raise ValueError(f"method {method.name!r} needs a reference: pass reference=...")
         if method.requires_embeddings and embeddings is None:
-            raise ValueError(
+            raise InputError(
                 f"method {method.name!r} needs gene embeddings: pass embeddings= a table file "
-                "(.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a DataFrame."
-            )
+                "(.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a DataFrame.",
+                f"method \"{method.name}\" needs gene embeddings: pass embeddings = a table "
+                "file (.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a numeric matrix with gene names "
+                "as rownames.")
     spatial = read_anndata(spatial, "spatial")
     spatial_is_counts = validate_expression(spatial, layer, "spatial", input_scale)
     inputs = Inputs(spatial, spatial_is_counts, layer)

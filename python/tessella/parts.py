@@ -22,13 +22,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tessella import api
+from tessella.data.empty import EMPTY_COLUMN
 from tessella.data.genes import match_genes
 from tessella.data.normalize import normalized_view
-from tessella.data.validate import expression_matrix
+from tessella.data.validate import InputError, expression_matrix
 from tessella.embeddings import EmbeddingTable
 from tessella.evaluate.harness import benchmark_folds, summary_table
 from tessella.inputs import load_inputs
 from tessella.models.base import get_method, notes_unlogged
+from tessella.runner import omitted_unlogged
 
 
 def _names(values: Any) -> list[str]:
@@ -65,7 +67,8 @@ def embedding_table(values: Any, genes: Sequence[str]) -> EmbeddingTable:
 
 def result_to_parts(result: ad.AnnData) -> dict[str, Any]:
     """A result as plain parts: refined measured genes and imputed genes (genes x
-    cells, float64), their names, reliability, latent space and provenance."""
+    cells, float64), their names, reliability, latent space, provenance and
+    ``empty`` (cells without counts, flagged in ``obs["tessella_empty"]``)."""
     measured = result.var["measured"].to_numpy(dtype=bool)
     values = np.asarray(result.X, dtype=np.float64)
     latent = result.obsm.get("X_tessella") if "X_tessella" in result.obsm else None
@@ -77,6 +80,8 @@ def result_to_parts(result: ad.AnnData) -> dict[str, Any]:
         "reliability": result.var["reliability"].to_numpy(dtype=np.float64)[~measured],
         "latent": None if latent is None else np.asarray(latent, dtype=np.float64),
         "provenance": result.uns["tessella"],
+        "empty": (result.obs[EMPTY_COLUMN].to_numpy(dtype=bool) if EMPTY_COLUMN in result.obs
+                  else np.zeros(result.n_obs, dtype=bool)),
     }
 
 
@@ -108,17 +113,23 @@ def run_parts(
         hyper-parameters, ...). For ``benchmark`` and ``folds`` also ``flat``
         (hyper-parameters for every method that has them, see
         :func:`resolve_params`) and ``external`` (see :func:`external_parts`).
+        ``audience="R"`` (the R package sets it) words input errors for R users
+        (``assay =``, ``subset()``) instead of Python ones.
 
     Returns
     -------
     The result's parts, or ``{"error": message}`` when the input is at fault.
     """
+    options = dict(options or {})
+    audience = options.pop("audience", "python")
     try:
         if verb in ("refine", "impute"):  # R shows the result's notes itself
-            with notes_unlogged():
-                return _run(verb, spatial, reference, embeddings, dict(options or {}))
-        return _run(verb, spatial, reference, embeddings, dict(options or {}))
+            with notes_unlogged(), omitted_unlogged():
+                return _run(verb, spatial, reference, embeddings, options)
+        return _run(verb, spatial, reference, embeddings, options)
     except USER_ERRORS as err:
+        if audience == "R" and isinstance(err, InputError):
+            return {"error": err.r_message}
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         return {"error": str(message)}
 

@@ -97,8 +97,12 @@ def _to_r(value: Any) -> Any:
     if isinstance(value, dict):
         return robjects.ListVector({str(k): _to_r(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
-        if all(isinstance(v, str) for v in value):
-            return robjects.StrVector(list(value))
+        if all(isinstance(v, str) or v is None for v in value):
+            return robjects.StrVector([robjects.NA_Character if v is None else v
+                                       for v in value])
+        if value and all(isinstance(v, bool) or v is None for v in value):
+            return robjects.BoolVector([robjects.NA_Logical if v is None else v
+                                        for v in value])
         return robjects.ListVector({str(i): _to_r(v) for i, v in enumerate(value)}) \
             if any(isinstance(v, (dict, list)) for v in value) else _to_r(np.asarray(value))
     if isinstance(value, (bool, np.bool_)):
@@ -195,6 +199,20 @@ def read_rds(path: str | Path, assay: str = "counts", role: str = "x") -> ad.Ann
     return adata
 
 
+def _from_h5ad(path: str | Path) -> Any:
+    """The SingleCellExperiment ``readH5adSpatial()`` makes of an ``.h5ad`` file,
+    built by the R package's own code from :func:`tessella.h5ad.h5ad_parts`."""
+    from tessella.h5ad import h5ad_parts
+    from tessella.inputs import read_anndata
+
+    parts = h5ad_parts(read_anndata(path, "spatial"))
+    left = parts.pop("not_carried")
+    if left:
+        logger.warning("%s: not carried into the .rds: %s", Path(path).name, ", ".join(left))
+    return _call("function(p) tessella:::.spatialFromParts(p, spatialExperiment = FALSE, "
+                 "verbose = FALSE)", _to_r(parts))
+
+
 def _skeleton(robjects: Any, genes: list[str], cells: list[str]) -> Any:
     """An empty SingleCellExperiment with the given genes and cells."""
     return robjects.r("""function(genes, cells) SingleCellExperiment::SingleCellExperiment(
@@ -226,7 +244,10 @@ def write_rds(result: ad.AnnData, path: str | Path, like: str | Path | None = No
     like
         The ``.rds`` the input came from: the result is added to that object
         exactly as the R package's ``refineSpatial()`` / ``imputeSpatial()`` add
-        it (its own assays untouched). Without it, a new SingleCellExperiment.
+        it (its own assays untouched). An ``.h5ad`` input: the result is added
+        to the SingleCellExperiment that ``readH5adSpatial()`` makes of it (X as
+        assay ``counts``, layers, obs, var, coordinates). Without it, a new
+        SingleCellExperiment.
     compress
         gzip level (1-9) or False. Refined and imputed values are dense doubles,
         which gzip hardly shrinks: level 1 writes a 100k-cell x 320-gene result
@@ -240,6 +261,11 @@ def write_rds(result: ad.AnnData, path: str | Path, like: str | Path | None = No
     cells = [str(c) for c in result.obs_names]
     if like is None:
         original = _skeleton(robjects, [str(g) for g in parts["measured_genes"]], cells)
+    elif str(like).lower().endswith(".h5ad"):
+        original = _from_h5ad(like)
+        columns = [str(c) for c in robjects.r("colnames")(original)]
+        if columns != cells:
+            raise ValueError(f"the result's cells do not match those of {like}.")
     else:
         original = _read_object(like)
         columns = [str(c) for c in robjects.r("colnames")(original)]

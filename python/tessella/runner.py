@@ -3,13 +3,21 @@ CLI share (prepare the task, build the method, fit, predict)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
+import anndata as ad
 import numpy as np
 
+from tessella.data.empty import EMPTY_COLUMN, fill_rows, insert_measured
 from tessella.data.task import ImputationTask, prepare_task
 from tessella.inputs import Inputs
 from tessella.models.base import Imputer, Prediction, get_method
+
+logger = logging.getLogger(__name__)
 
 
 def task_for(
@@ -19,7 +27,9 @@ def task_for(
     measured: np.ndarray | None = None,
 ) -> ImputationTask:
     """The task ``method`` sees: measured genes (all, or the ``measured`` positions)
-    and the genes to impute, drawn from the reference or the embedding table."""
+    and the genes to impute, drawn from the reference or the embedding table.
+    Benchmark folds (``measured`` given) keep spatial cells without counts, so
+    every cell is scored; whole-data tasks leave them out."""
     return prepare_task(
         inputs.spatial,
         spatial_is_counts=inputs.spatial_is_counts,
@@ -31,6 +41,7 @@ def task_for(
         reference_layer=inputs.reference_layer,
         reference_is_counts=inputs.reference_is_counts,
         embeddings=inputs.embeddings,
+        keep_cells=measured is not None,
     )
 
 
@@ -42,3 +53,58 @@ def build_method(name: str, params: dict[str, Any]) -> Imputer:
 def fit_predict(model: Imputer, task: ImputationTask) -> Prediction:
     """Fit ``model`` on ``task`` and predict its output genes."""
     return model.fit(task).predict(task)
+
+
+def full_prediction(task: ImputationTask,
+                    prediction: Prediction) -> tuple[ImputationTask, Prediction]:
+    """A prediction for every spatial cell and every measured gene.
+
+    Methods see only what ``task`` kept (:mod:`tessella.data.empty`). Cells
+    without counts get NaN everywhere (values and latent space); measured genes
+    never detected come back as measured, 0, with reliability NaN. The task
+    returned names every measured gene (for assembling the result; its views
+    are those the method saw).
+    """
+    omitted = task.omitted
+    if omitted is None:
+        return task, prediction
+    n_measured = task.n_measured
+    values = insert_measured(np.asarray(prediction.values), omitted, n_measured, 0.0)
+    reliability = prediction.reliability
+    if reliability is not None:
+        reliability = insert_measured(np.asarray(reliability, dtype=np.float64), omitted,
+                                      n_measured, np.nan)
+    prediction = replace(
+        prediction, values=fill_rows(values, omitted.kept_cells, omitted.n_cells),
+        latent=fill_rows(prediction.latent, omitted.kept_cells, omitted.n_cells),
+        reliability=reliability)
+    return replace(task, measured_genes=list(omitted.measured_genes)), prediction
+
+
+@contextmanager
+def omitted_unlogged() -> Iterator[None]:
+    """Within the block, what tasks leave out goes to the results' notes only, not to
+    the log (the R package shows the notes itself)."""
+    previous, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = previous
+
+
+def flag_omitted(result: ad.AnnData, task: ImputationTask) -> None:
+    """Flag cells without counts in ``result.obs["tessella_empty"]`` (always present)
+    and report what was left out: a logging warning and ``uns["tessella"]["notes"]``."""
+    omitted = task.omitted
+    empty = (np.zeros(result.n_obs, dtype=bool) if omitted is None
+             else omitted.empty_cells)
+    result.obs[EMPTY_COLUMN] = empty
+    notes = [] if omitted is None else omitted.notes()
+    for note in notes:
+        logger.warning(note)
+    provenance = result.uns["tessella"]
+    provenance["notes"] = [*notes, *provenance.get("notes", [])]
+    provenance["empty_cells"] = int(empty.sum())
+    provenance["undetected_genes"] = [] if omitted is None else omitted.undetected_genes
+    provenance["reference_cells_left_out"] = (0 if omitted is None
+                                              else int(omitted.reference_left_out))

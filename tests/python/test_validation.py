@@ -60,8 +60,6 @@ BAD_VALUES = [
     pytest.param(_set(np.inf), "NaN or infinite", id="inf"),
     pytest.param(_set(-np.inf), "NaN or infinite", id="minus-inf"),
     pytest.param(_set(-1.0), "negative values", id="negative"),
-    pytest.param(_set(0.0, row=5, col=slice(None)),
-                 r"1 cell\(s\) with no expression .*\(e\.g\. (cell|ref)5\)", id="empty-cell"),
 ]
 
 
@@ -84,11 +82,7 @@ def test_bad_reference_values_are_refused(data, change, message):
     assert str(err.value).startswith("reference ")
 
 
-@pytest.mark.parametrize("entry", ["refine", "knn"])
-def test_spatial_gene_never_detected_is_refused(data, entry):
-    bad = with_matrix(data.spatial, _set(0.0, row=slice(None), col=4)(data.spatial.X))
-    with pytest.raises(ValueError, match=r"1 gene\(s\) never detected.*Gene004"):
-        run(entry, bad, data)
+# Cells and genes without counts are accepted: tests/python/test_empty.py.
 
 
 def test_reference_may_hold_genes_never_detected(data):

@@ -58,17 +58,21 @@ class NormalizedView:
     columns
         Positions of the genes this view returns, in order.
     scale
-        Per-cell factor ``target_sum / total``; None when the input is already
-        log-normalised and is returned as it is.
+        Per-cell factor ``target_sum / total`` (one per row of ``matrix``); None
+        when the input is already log-normalised and is returned as it is.
+    cells
+        Positions of the rows (cells) this view returns, in order; None for all.
+        Cells left out of a task (no counts) are left out here.
     """
 
     matrix: Any
     columns: np.ndarray
     scale: np.ndarray | None
+    cells: np.ndarray | None = None
 
     @property
     def n_obs(self) -> int:
-        return n_rows(self.matrix)
+        return n_rows(self.matrix) if self.cells is None else len(self.cells)
 
     @property
     def n_vars(self) -> int:
@@ -81,12 +85,17 @@ class NormalizedView:
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """Cells ``start:stop`` as a dense float32 array (cells x genes)."""
+        if self.cells is not None:
+            return self.rows(np.arange(start, stop))
         values = read_block(self.matrix, start, stop, self.columns)
         scale = None if self.scale is None else self.scale[start:stop]
         return self._transform(values, scale)
 
     def rows(self, rows: np.ndarray) -> np.ndarray:
-        """The given cells, in the given order."""
+        """The given cells (positions in this view), in the given order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.cells is not None:
+            rows = self.cells[rows]
         values = read_rows(self.matrix, rows, self.columns)
         scale = None if self.scale is None else self.scale[np.asarray(rows)]
         return self._transform(values, scale)
@@ -118,6 +127,11 @@ class NormalizedView:
     def with_columns(self, columns: np.ndarray) -> NormalizedView:
         """The same cells and size factors, other genes of the same matrix."""
         return replace(self, columns=np.asarray(columns, dtype=np.int64))
+
+    def with_cells(self, cells: np.ndarray) -> NormalizedView:
+        """The same genes and size factors, some of the cells (positions in this view)."""
+        cells = np.asarray(cells, dtype=np.int64)
+        return replace(self, cells=cells if self.cells is None else self.cells[cells])
 
 
 def normalized_view(

@@ -20,9 +20,10 @@ from typing import Literal
 import anndata as ad
 import numpy as np
 
+from tessella.data.empty import Omitted, totals
 from tessella.data.genes import describe_missing, match_genes
-from tessella.data.normalize import NormalizedView, normalized_view
-from tessella.data.validate import expression_matrix
+from tessella.data.normalize import NormalizedView, cell_totals, normalized_view
+from tessella.data.validate import InputError, expression_matrix
 from tessella.embeddings import EmbeddingTable
 
 TargetSource = Literal["reference", "embeddings"]
@@ -47,6 +48,10 @@ class ImputationTask:
         (zeros if absent), and whether it has one; None without a table. Centring
         removes the direction all genes share, so similarities reflect what sets
         genes apart.
+    omitted
+        Spatial cells without counts, measured genes never detected and
+        reference cells without counts over the shared genes, which the views
+        above leave out (see :mod:`tessella.data.empty`); None when nothing was.
     """
 
     spatial: NormalizedView
@@ -56,6 +61,7 @@ class ImputationTask:
     reference_index: np.ndarray | None = None
     embeddings: np.ndarray | None = None
     embedded: np.ndarray | None = None
+    omitted: Omitted | None = None
 
     @property
     def output_genes(self) -> list[str]:
@@ -98,11 +104,11 @@ def resolve_targets(
     targets = list(dict.fromkeys(g for g, hit in zip(candidates, is_measured) if not hit))
     missing = [g for g, hit in zip(targets, match_genes(targets, available)) if hit < 0]
     if missing:
-        raise ValueError(
-            f"{len(missing)} gene(s) to impute are not in the {source}: "
-            f"{describe_missing(missing)}. Drop them from genes=, or provide a {source} "
-            "that covers them."
-        )
+        problem = (f"{len(missing)} gene(s) to impute are not in the {source}: "
+                   f"{describe_missing(missing)}. ")
+        raise InputError(
+            f"{problem}Drop them from genes=, or provide a {source} that covers them.",
+            f"{problem}Drop them from genes =, or provide a {source} that covers them.")
     return targets
 
 
@@ -118,6 +124,7 @@ def prepare_task(
     reference_layer: str | None = None,
     reference_is_counts: bool = True,
     embeddings: EmbeddingTable | None = None,
+    keep_cells: bool = False,
 ) -> ImputationTask:
     """Build the task for one run from validated inputs.
 
@@ -131,16 +138,34 @@ def prepare_task(
         must exist: the reference's genes or the embedding table's.
     genes
         Genes to impute; measured genes among them are left out.
+    keep_cells
+        Keep spatial cells without counts in the views (the benchmark, which
+        scores every cell against the truth of its fold).
+
+    Spatial cells without counts over the measured genes, measured genes never
+    detected and reference cells without counts over the shared genes are left
+    out of the views (``task.omitted`` says which; :mod:`tessella.data.empty`).
     """
     matrix = expression_matrix(spatial, layer, "spatial")
     measured = np.arange(spatial.n_vars) if measured is None else np.asarray(measured)
-    measured_genes = [str(g) for g in spatial.var_names[measured]]
+    all_measured = [str(g) for g in spatial.var_names[measured]]
     source_genes = (
         [str(g) for g in reference.var_names] if target_source == "reference"
         else [str(g) for g in embeddings.genes]
     )
-    targets = resolve_targets(measured_genes, genes, source_genes, target_source)
-    view, target_sum = normalized_view(matrix, measured, spatial_is_counts)
+    targets = resolve_targets(all_measured, genes, source_genes, target_source)
+    cell_sums, gene_sums = totals(matrix, measured)
+    kept = np.arange(len(cell_sums)) if keep_cells else np.flatnonzero(cell_sums > 0)
+    detected = np.flatnonzero(gene_sums > 0)
+    if not (cell_sums > 0).any():
+        raise ValueError(
+            f"spatial has no counts over its {len(all_measured)} measured gene(s) in any "
+            "cell: there is nothing to learn from.")
+    omitted = Omitted(len(cell_sums), kept, all_measured, detected)
+    measured_genes = [all_measured[i] for i in detected]
+    view, target_sum = normalized_view(matrix, measured[detected], spatial_is_counts)
+    if kept.size < len(cell_sums):
+        view = view.with_cells(kept)
     task = ImputationTask(view, measured_genes, targets)
     output = task.output_genes
     if reference is not None:
@@ -155,6 +180,7 @@ def prepare_task(
             )
         ref_view, _ = normalized_view(ref_matrix, index[present], reference_is_counts,
                                       size_columns=size_columns, target_sum=target_sum)
+        ref_view, omitted = _reference_cells(ref_view, ref_matrix, size_columns, omitted)
         reference_index = np.full(len(output), -1, dtype=np.int64)
         reference_index[present] = np.arange(int(present.sum()))
         task = replace(task, reference=ref_view, reference_index=reference_index)
@@ -162,5 +188,20 @@ def prepare_task(
         vectors, found = embeddings.align(output)
         vectors[found] -= embeddings.values.mean(axis=0)
         task = replace(task, embeddings=vectors, embedded=found)
-    return task
+    return replace(task, omitted=omitted) if omitted.anything else task
+
+
+def _reference_cells(view: NormalizedView, matrix: object, size_columns: np.ndarray,
+                     omitted: Omitted) -> tuple[NormalizedView, Omitted]:
+    """Leave reference cells without counts over the shared genes out of ``view``."""
+    sums = view.scale if view.scale is not None else cell_totals(matrix, size_columns)
+    kept = np.flatnonzero(sums > 0)
+    if kept.size == 0:
+        raise ValueError(
+            f"reference has no counts over the {len(size_columns)} gene(s) it shares with "
+            "the spatial data in any cell; check that both use the same gene naming "
+            "(symbols vs Ensembl IDs) and species.")
+    omitted = replace(omitted, reference_cells=len(sums),
+                      reference_left_out=len(sums) - kept.size, n_shared=len(size_columns))
+    return (view.with_cells(kept) if kept.size < len(sums) else view), omitted
 

@@ -1,9 +1,10 @@
 """Checks on user input, done once at the boundary with messages that say what to do.
 
 One streaming pass over the matrix checks the values (numeric, finite,
-non-negative), finds empty cells and genes, and tells raw counts from
-log-normalised values. Every problem raises ``ValueError`` (``TypeError`` for
-an object that is not an AnnData at all) naming the problem and its fix.
+non-negative), finds empty cells and genes (accepted: see
+:mod:`tessella.data.empty`), and tells raw counts from log-normalised values.
+Every problem raises ``ValueError`` (``TypeError`` for an object that is not
+an AnnData at all) naming the problem and its fix.
 """
 
 from __future__ import annotations
@@ -32,6 +33,29 @@ class MatrixReport:
     max_value: float
     empty_cells: np.ndarray
     empty_genes: np.ndarray
+
+
+class InputError(ValueError):
+    """A ``ValueError`` about the user's input whose fix is also worded for R.
+
+    ``str(err)`` gives the fix in Python terms (AnnData, numpy); ``r_message``
+    the same problem with the fix in R terms (``assay =``, ``subset()``), which
+    the R package shows (see ``tessella.parts.run_parts``).
+    """
+
+    def __init__(self, message: str, r_message: str | None = None) -> None:
+        super().__init__(message)
+        self.r_message = r_message or message
+
+
+def r_role(role: str) -> str:
+    """How the R functions name a data set: the spatial data is their ``x``."""
+    return "x" if role == "spatial" else role
+
+
+def r_assay_argument(role: str) -> str:
+    """The R argument that picks the matrix of ``role``."""
+    return "referenceAssay =" if role == "reference" else "assay ="
 
 
 def require_anndata(obj: Any, role: str) -> ad.AnnData:
@@ -67,10 +91,12 @@ def check_gene_names(adata: ad.AnnData, role: str) -> None:
         return
     duplicated = sorted(set(names[names.duplicated()]))
     shown = ", ".join(duplicated[:5]) + (" ..." if len(duplicated) > 5 else "")
-    raise ValueError(
-        f"{role} has {len(duplicated)} duplicated gene name(s): {shown}. "
-        "Make them unique first, e.g. adata.var_names_make_unique(), "
-        "or sum the duplicated rows."
+    problem = f"has {len(duplicated)} duplicated gene name(s): {shown}. "
+    raise InputError(
+        f"{role} {problem}Make them unique first, e.g. adata.var_names_make_unique(), "
+        "or sum the duplicated rows.",
+        f"{r_role(role)} {problem}Make them unique first, e.g. rownames({r_role(role)}) <- "
+        f"make.unique(rownames({r_role(role)})), or sum the duplicated rows.",
     )
 
 
@@ -78,9 +104,11 @@ def scan_matrix(matrix: Any, role: str) -> MatrixReport:
     """Check the values of ``matrix`` in one pass and report what it holds."""
     dtype = matrix_dtype(matrix)
     if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
-        raise ValueError(
+        raise InputError(
             f"{role} expression values have dtype {dtype}, which is not numeric; "
-            "convert the matrix to numbers (e.g. adata.X = adata.X.astype('float32'))."
+            "convert the matrix to numbers (e.g. adata.X = adata.X.astype('float32')).",
+            f"{r_role(role)} holds values of type {dtype}, not numbers; choose a numeric "
+            f"assay with {r_assay_argument(role)} (counts or logcounts).",
         )
     n_cells, n_genes = (int(d) for d in matrix.shape)
     row_totals = np.zeros(n_cells, dtype=np.float64)
@@ -91,15 +119,21 @@ def scan_matrix(matrix: Any, role: str) -> MatrixReport:
         if values.size == 0:
             continue
         if not np.isfinite(values).all():
-            raise ValueError(
+            raise InputError(
                 f"{role} contains NaN or infinite values (first in cells {start}-{stop}); "
-                "replace or remove them, e.g. with numpy.nan_to_num, before running tessella."
+                "replace or remove them, e.g. with numpy.nan_to_num, before running tessella.",
+                f"{r_role(role)} contains NaN or infinite values (first in cells "
+                f"{start + 1}-{stop}); choose another assay with {r_assay_argument(role)}, or "
+                "leave those cells out first with subset().",
             )
         if values.min() < 0:
-            raise ValueError(
+            raise InputError(
                 f"{role} contains negative values; tessella needs raw counts or "
                 "log-normalised expression (>= 0). Scaled or centred data cannot be used: "
-                "pass the counts layer instead (layer=...)."
+                "pass the counts layer instead (layer=...).",
+                f"{r_role(role)} contains negative values; tessella needs raw counts or "
+                "log-normalised expression (>= 0). Scaled or centred data (e.g. Seurat's "
+                f"scale.data) cannot be used: choose the counts with {r_assay_argument(role)}",
             )
         is_integer = is_integer and bool(np.all(values == np.round(values)))
         max_value = max(max_value, float(values.max()))
@@ -125,33 +159,34 @@ def resolve_scale(report: MatrixReport, input_scale: InputScale, role: str) -> b
         return True
     prefix = "" if role == "spatial" else f"{role}_"
     if report.max_value > MAX_LOG_VALUE:
-        raise ValueError(
-            f"{role} holds non-integer values up to {report.max_value:.1f}: this looks "
-            "normalised but not log-transformed. Pass raw counts, log1p-transformed values, "
+        problem = (f"holds non-integer values up to {report.max_value:.1f}: this looks "
+                   "normalised but not log-transformed. ")
+        raise InputError(
+            f"{role} {problem}Pass raw counts, log1p-transformed values, "
             f"or say how to treat it with {prefix}input_scale='counts' or "
-            f"{prefix}input_scale='log'."
+            f"{prefix}input_scale='log'.",
+            f"{r_role(role)} {problem}Choose the counts or logcounts with "
+            f"{r_assay_argument(role)}, or say how to treat it with "
+            f'{prefix}input_scale = "counts" or {prefix}input_scale = "log".',
         )
     return False
 
 
-def check_not_empty(report: MatrixReport, adata: ad.AnnData, role: str, genes: bool) -> None:
-    """Refuse cells with no expression (and, when ``genes``, genes never expressed)."""
+def check_not_empty(report: MatrixReport, role: str) -> None:
+    """Refuse a matrix without cells, without genes, or without a single count.
+
+    Some empty cells or genes are fine: tasks leave them out of the model
+    inputs and put them back in results (see :mod:`tessella.data.empty`).
+    """
     if report.n_cells == 0 or report.n_genes == 0:
-        raise ValueError(f"{role} is empty ({report.n_cells} cells x {report.n_genes} genes).")
-    if report.empty_cells.size:
-        shown = ", ".join(map(str, adata.obs_names[report.empty_cells[:5]]))
-        raise ValueError(
-            f"{role} has {report.empty_cells.size} cell(s) with no expression at all "
-            f"(e.g. {shown}); they cannot be normalised. Remove them first, e.g. "
-            "adata = adata[np.asarray(adata.X.sum(axis=1)).ravel() > 0]."
-        )
-    if genes and report.empty_genes.size:
-        shown = ", ".join(map(str, adata.var_names[report.empty_genes[:5]]))
-        raise ValueError(
-            f"{role} has {report.empty_genes.size} gene(s) never detected "
-            f"(e.g. {shown}); they carry no signal to learn from. Remove them first, e.g. "
-            "adata = adata[:, np.asarray(adata.X.sum(axis=0)).ravel() > 0]."
-        )
+        raise InputError(
+            f"{role} is empty ({report.n_cells} cells x {report.n_genes} genes).",
+            f"{r_role(role)} is empty ({report.n_genes} genes x {report.n_cells} cells).")
+    if report.empty_cells.size == report.n_cells:
+        raise InputError(
+            f"{role} has no counts at all: every value is 0.",
+            f"{r_role(role)} has no counts at all: every value is 0; choose another assay "
+            f"with {r_assay_argument(role)}")
 
 
 def validate_expression(
@@ -175,12 +210,12 @@ def validate_expression(
         "auto" detects raw counts (all values integer) versus log-normalised values;
         "counts" or "log" overrides the detection.
     allow_empty_genes
-        Accept genes with no expression (true for references, which cover whole
-        transcriptomes).
+        Kept for callers of earlier versions; cells and genes without counts
+        are always accepted (:mod:`tessella.data.empty`).
     """
     require_anndata(adata, role)
     check_gene_names(adata, role)
     matrix = expression_matrix(adata, layer, role)
     report = scan_matrix(matrix, role)
-    check_not_empty(report, adata, role, genes=not allow_empty_genes)
+    check_not_empty(report, role)
     return resolve_scale(report, input_scale, role)
