@@ -218,6 +218,8 @@ tessellaPython <- function() {
 # Run one verb of the engine and turn its input errors into R errors.
 .runEngine <- function(verb, spatial, reference = NULL, embeddings = NULL,
     options = list()) {
+    # input errors come back worded for R users (assay =, subset())
+    options$audience <- "R"
     result <- .runPython(.engineCall, verb = verb, spatial = spatial,
         reference = reference, embeddings = embeddings, options = options)
     if (!is.null(result$error)) {

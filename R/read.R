@@ -35,6 +35,13 @@ readH5adSpatial <- function(path, assay = "counts", spatialExperiment = NA,
     if (!is.null(parts$error)) {
         .tessellaStop(parts$error)
     }
+    .spatialFromParts(parts, assay, spatialExperiment, verbose, basename(path))
+}
+
+# The object readH5adSpatial() returns, from tessella.h5ad.h5ad_parts (also
+# used by the command line, through rpy2, for .h5ad in and .rds out).
+.spatialFromParts <- function(parts, assay = "counts", spatialExperiment = NA,
+    verbose = TRUE, label = "the file") {
     genes <- as.character(parts$genes)
     cells <- as.character(parts$cells)
     assays <- lapply(c(stats::setNames(list(parts$x), assay), parts$layers),
@@ -54,7 +61,7 @@ readH5adSpatial <- function(path, assay = "counts", spatialExperiment = NA,
     }
     left <- as.character(unlist(parts$not_carried))
     if (length(left)) {
-        .tessellaMessage("Not carried from ", basename(path), ": ",
+        .tessellaMessage("Not carried from ", label, ": ",
             paste(left, collapse = ", "), ".", verbose = verbose)
     }
     .buildSpatial(assays, colData, rowData, reduced, coords, spatialExperiment)
