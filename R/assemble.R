@@ -116,8 +116,22 @@
 }
 
 .seuratSlots <- function(name) {
-    list(assay = name, reduction = paste0("TESSELLA_", name),
-        key = paste0("TESSELLA", gsub("[^[:alnum:]]", "", name), "_"))
+    list(assay = name, reduction = paste0("TESSELLA_", name))
+}
+
+# A key (alphanumeric, then "_") no other assay or reduction of x uses, so
+# Seurat neither warns nor changes it; the slots being replaced give theirs up.
+.freeKey <- function(x, stem, replacing) {
+    keys <- SeuratObject::Key(x)
+    keys <- keys[setdiff(names(keys), replacing)]
+    stem <- gsub("[^[:alnum:]]", "", stem)
+    key <- paste0(stem, "_")
+    i <- 1
+    while (key %in% keys) {
+        i <- i + 1
+        key <- paste0(stem, i, "_")
+    }
+    key
 }
 
 .checkFreeSeurat <- function(x, slots, name) {
@@ -158,15 +172,19 @@
 .assembleSeurat <- function(x, result, name) {
     slots <- .seuratSlots(name)
     .checkFreeSeurat(x, slots, name)
-    x[[slots$assay]] <- .resultAssay(x, result, name)
+    replacing <- unlist(slots)
+    assay <- .resultAssay(x, result, name)
+    SeuratObject::Key(assay) <- .freeKey(x, tolower(name), replacing)
+    x[[slots$assay]] <- assay
     written <- paste0("assay '", slots$assay, "'")
     if (slots$reduction %in% SeuratObject::Reductions(x)) {
         x[[slots$reduction]] <- NULL
     }
     if (!is.null(result$latent)) {
+        key <- .freeKey(x, paste0("TESSELLA", name), replacing)
         x[[slots$reduction]] <- SeuratObject::CreateDimReducObject(
-            embeddings = .latentMatrix(result$latent, colnames(x), slots$key),
-            key = slots$key, assay = SeuratObject::DefaultAssay(x))
+            embeddings = .latentMatrix(result$latent, colnames(x), key),
+            key = key, assay = SeuratObject::DefaultAssay(x))
         written <- c(written, paste0("reduction '", slots$reduction, "'"))
     }
     stored <- SeuratObject::Misc(x, slot = "tessella")

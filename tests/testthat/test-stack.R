@@ -130,6 +130,12 @@ test_that("Seurat results stack and the reduction clusters with defaults", {
         verbose = FALSE)
     expect_identical(SeuratObject::Misc(again, slot = "tessella")$knn$params$k,
         3L)
+    # names whose Seurat keys would clash get keys of their own, silently
+    expect_silent(named <- imputeSpatial(again, data$reference, k = 3,
+        name = "k_nn", verbose = FALSE))
+    expect_silent(named <- imputeSpatial(named, data$reference, k = 3,
+        name = "knn.", verbose = FALSE))
+    expect_false(anyDuplicated(SeuratObject::Key(named)) > 0)
     expect_identical(SeuratObject::GetAssayData(again, assay = "mean"),
         SeuratObject::GetAssayData(out, assay = "mean"))
 })
