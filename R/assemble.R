@@ -224,5 +224,5 @@
         result$provenance$method, ") ", if (replaced) "replaced in " else
         "written to ", paste(assembled$written, collapse = ", "), ".",
         verbose = verbose)
-    assembled$x
+    .flagEmptyCells(assembled$x, result)
 }
