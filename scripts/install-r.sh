@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tessella R package into an R library and records, inside the
 # installed package, the Python engine it goes with (file `engine-python`), so
-# that library(tessella) in any R session finds the engine without a variable.
+# that library(tessella) in any R session finds the engine without a variable
+# (and, when TESSELLA_DATA_DIR is set, the folder of the real data sets).
 #
 #   scripts/install-r.sh PYTHON [LIBRARY]
 #
@@ -30,4 +31,8 @@ mkdir -p "$library" build
 R CMD INSTALL --no-multiarch -l "$library" . > build/r-install.log 2>&1 \
     || { cat build/r-install.log; exit 1; }
 printf '%s\n' "$python" > "$library/tessella/engine-python"
+# The real data sets (tessellaDataFile() in R), when TESSELLA_DATA_DIR names them.
+if [ -n "${TESSELLA_DATA_DIR:-}" ] && [ -d "$TESSELLA_DATA_DIR" ]; then
+    (cd "$TESSELLA_DATA_DIR" && pwd) > "$library/tessella/data-dir"
+fi
 echo "tessella R package installed into $library (engine: $python)"
