@@ -84,7 +84,10 @@ saveRDS(list(
         layerOf(seu, "RNA", "counts")),
     seuratEmpty = outSeurat$tessella_empty,
     seuratValues = resultValues,
-    undetected = rownames(spatialCounts)[3],
+    undetected = rownames(spatialCounts)[Matrix::rowSums(spatialCounts) == 0],
+    emptyCells = which(Matrix::colSums(spatialCounts) == 0),
+    emptyReference = sum(Matrix::colSums(referenceCounts[
+        which(Matrix::rowSums(spatialCounts) > 0), ]) == 0),
     messages = messages), out)
 '
 
@@ -113,27 +116,34 @@ test_that("a fresh Rscript anywhere runs library(tessella), reads and imputes", 
     expect_identical(res$readClass, "dgCMatrix")
     expect_identical(res$readDim, c(100L, 2695L))
     expect_equal(res$readSum, 132231)
-    # SingleCellExperiment: counts untouched, spot 7 flagged and NaN
+    # spot 7 and gene 3 were emptied; the real data add a few more
+    empty <- unname(res$emptyCells)
+    expect_true(7L %in% empty && length(res$undetected) >= 1)
+    expect_true(res$emptyReference >= 3)
+    # SingleCellExperiment: counts untouched, empty spots flagged and NaN
     expect_identical(res$sceClass, "SingleCellExperiment")
     expect_true(res$sceCountsIdentical)
-    expect_identical(which(res$sceEmpty), 7L)
-    expect_true(all(is.nan(res$sceMeasured[, 7])))
-    expect_true(all(is.finite(res$sceMeasured[, -7])))
-    expect_true(all(res$sceMeasured[res$undetected, -7] == 0))
+    expect_identical(which(res$sceEmpty), empty)
+    expect_true(all(is.nan(res$sceMeasured[, empty])))
+    expect_true(all(is.finite(res$sceMeasured[, -empty])))
+    expect_true(all(res$sceMeasured[res$undetected, -empty] == 0))
     expect_identical(dim(res$sceImputed), c(20L, 300L))
-    expect_true(all(is.nan(res$sceImputed[, 7])))
-    expect_true(all(is.finite(res$sceImputed[, -7])))
+    expect_true(all(is.nan(res$sceImputed[, empty])))
+    expect_true(all(is.finite(res$sceImputed[, -empty])))
     # Seurat: the same, in meta.data and the result assay
     expect_true(res$seuratCountsIdentical)
-    expect_identical(unname(which(res$seuratEmpty)), 7L)
+    expect_identical(unname(which(res$seuratEmpty)), empty)
     expect_identical(dim(res$seuratValues), c(60L, 300L))
-    expect_true(all(is.nan(res$seuratValues[, 7])))
-    expect_true(all(is.finite(res$seuratValues[, -7])))
-    # one note each: the empty spot, the undetected gene, the reference cells
+    expect_true(all(is.nan(res$seuratValues[, empty])))
+    expect_true(all(is.finite(res$seuratValues[, -empty])))
+    # one note each (per call): empty spots, undetected genes, reference cells
     notes <- res$messages
-    expect_true(any(grepl("1 of 300 cell\\(s\\) have no counts", notes)))
-    expect_true(any(grepl("1 measured gene\\(s\\) never detected", notes)))
-    expect_true(any(grepl("3 of 600 cell\\(s\\)", notes)))
+    expect_equal(sum(grepl(paste0(length(empty),
+        " of 300 cell\\(s\\) have no counts"), notes)), 2)
+    expect_equal(sum(grepl(paste0(length(res$undetected),
+        " measured gene\\(s\\) never detected"), notes)), 2)
+    expect_equal(sum(grepl(paste0(res$emptyReference,
+        " of 600 cell\\(s\\)"), notes)), 2)
 })
 
 test_that("the command line reads and writes .rds and .h5ad without R_LIBS", {
