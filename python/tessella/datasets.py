@@ -72,6 +72,41 @@ def breast_cancer(section: int = 1, path: str | Path | None = None) -> ad.AnnDat
     return ad.read_h5ad(data_file(f"breast_cancer/bc_st_layer{section}.h5ad", path))
 
 
+#: Genes of the breast-cancer panel: drawn from the most expressed genes of section 2.
+BREAST_CANCER_PANEL_SIZE = 150
+BREAST_CANCER_PANEL_POOL = 1000
+BREAST_CANCER_PANEL_SEED = 0
+
+
+def breast_cancer_pair(path: str | Path | None = None) -> tuple[ad.AnnData, ad.AnnData]:
+    """A sequencing pair for reference-based imputation: section 2 restricted to a
+    150-gene panel (spatial), section 1 with all its genes (reference).
+
+    The panel was chosen once and is fixed by its seed: among the genes both
+    sections have, the 1000 with the highest mean log-normalised expression in
+    section 2 (each spot scaled to the median total), of which 150 are drawn at
+    random with seed 0 (panel order: section 2's gene order). Spots of section 2
+    with no counts over the panel are left out (1 of 251). Raw counts.
+
+    Returns
+    -------
+    ``(spatial, reference)``: 250 spots x 150 genes, and 254 spots x 7998 genes.
+    """
+    reference = breast_cancer(1, path)
+    section = breast_cancer(2, path)
+    in_reference = set(reference.var_names)
+    shared = [g for g in section.var_names if g in in_reference]
+    counts = np.asarray(section[:, shared].X.toarray(), dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    mean = np.log1p(counts / np.maximum(totals, 1) * np.median(totals)).mean(axis=0)
+    pool = np.argsort(-mean, kind="stable")[:BREAST_CANCER_PANEL_POOL]
+    panel = np.sort(np.random.default_rng(BREAST_CANCER_PANEL_SEED).choice(
+        pool, BREAST_CANCER_PANEL_SIZE, replace=False))
+    spatial = section[:, [shared[i] for i in panel]]
+    detected = np.asarray(spatial.X.sum(axis=1)).ravel() > 0
+    return spatial[detected].copy(), reference
+
+
 def drosophila(path: str | Path | None = None) -> ad.AnnData:
     """BDTNP Drosophila embryo in-situ atlas (3039 locations x 84 genes, continuous,
     3-D coordinates)."""

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
-from scipy.stats import rankdata
+
+from tessella.columns import nan_columns, pearson_columns, spearman_columns
 
 logger = logging.getLogger(__name__)
 
@@ -87,16 +88,8 @@ def _vectors(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[:, None], y[:, None]
 
 
-def _nan_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Boolean mask of the columns where either matrix holds a NaN."""
-    return np.isnan(a).any(axis=0) | np.isnan(b).any(axis=0)
 
 
-def _constant_columns(x: np.ndarray) -> np.ndarray:
-    """Boolean mask of the columns whose values are all equal (exactly zero variance)."""
-    if x.shape[0] == 0:
-        return np.ones(x.shape[1], dtype=bool)
-    return np.max(x, axis=0) == np.min(x, axis=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,27 +97,8 @@ def _constant_columns(x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation per column; NaN for constant or NaN-containing columns."""
-    ac = a - a.mean(axis=0)
-    bc = b - b.mean(axis=0)
-    num = np.einsum("ij,ij->j", ac, bc)
-    den = np.sqrt(np.einsum("ij,ij->j", ac, ac) * np.einsum("ij,ij->j", bc, bc))
-    undefined = _constant_columns(a) | _constant_columns(b) | (den == 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.clip(num / np.where(undefined, 1.0, den), -1.0, 1.0)
-    r[undefined | _nan_columns(a, b)] = np.nan
-    return r
 
 
-def _spearman_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman correlation per column: Pearson correlation of average ranks."""
-    bad = _nan_columns(a, b)
-    ra = rankdata(np.where(np.isnan(a), 0.0, a), axis=0)
-    rb = rankdata(np.where(np.isnan(b), 0.0, b), axis=0)
-    r = _pearson_columns(ra, rb)
-    r[bad] = np.nan
-    return r
 
 
 def _cosine_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -134,7 +108,7 @@ def _cosine_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     undefined = den == 0
     with np.errstate(invalid="ignore", divide="ignore"):
         c = np.clip(num / np.where(undefined, 1.0, den), -1.0, 1.0)
-    c[undefined | _nan_columns(a, b)] = np.nan
+    c[undefined | nan_columns(a, b)] = np.nan
     return c
 
 
@@ -165,7 +139,7 @@ def _ssim_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     num = (2 * mx * my + _SSIM_C1) * (2 * cov + _SSIM_C2)
     den = (mx**2 + my**2 + _SSIM_C1) * (vx + vy + _SSIM_C2)
     s = num / den
-    s[_nan_columns(a, b)] = np.nan
+    s[nan_columns(a, b)] = np.nan
     return s
 
 
@@ -185,13 +159,13 @@ def _js_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     kl_pm = rel_entr(p, m).sum(axis=0)
     kl_qm = rel_entr(q, m).sum(axis=0)
     d = np.clip(0.5 * (kl_pm + kl_qm) / np.log(2.0), 0.0, 1.0)
-    d[p_empty | q_empty | _nan_columns(a, b)] = np.nan
+    d[p_empty | q_empty | nan_columns(a, b)] = np.nan
     return d
 
 
 _KERNELS = {
-    "pearson": _pearson_columns,
-    "spearman": _spearman_columns,
+    "pearson": pearson_columns,
+    "spearman": spearman_columns,
     "cosine": _cosine_columns,
     "mse": _mse_columns,
     "ssim": _ssim_columns,
@@ -228,7 +202,7 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     float
         Correlation in [-1, 1]; NaN if either vector is constant or contains NaN.
     """
-    return float(_pearson_columns(*_vectors(a, b))[0])
+    return float(pearson_columns(*_vectors(a, b))[0])
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -244,7 +218,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     float
         Correlation in [-1, 1]; NaN if either vector is constant or contains NaN.
     """
-    return float(_spearman_columns(*_vectors(a, b))[0])
+    return float(spearman_columns(*_vectors(a, b))[0])
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:

@@ -4,7 +4,16 @@ Importing this package registers every method by name.
 """
 
 import tessella.models.peers  # noqa: F401  (optional extras, loaded lazily)
-from tessella.models import diffusion, graph, knn, mean, refine  # noqa: F401  (registers)
+from tessella.models import (  # noqa: F401  (registers)
+    auto,
+    diffusion,
+    graph,
+    knn,
+    mean,
+    refine,
+    ridge,
+    spage,
+)
 from tessella.models.base import (
     Imputer,
     ImputerParams,
