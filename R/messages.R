@@ -17,7 +17,8 @@
         "package and records its Python), or point ",
         "options(tessella.python = ...) or the environment variable ",
         "TESSELLA_PYTHON at the python of an environment with the tessella ",
-        "engine (an absolute path, e.g. '/path/to/tessella/.venv/bin/python'); ",
+        "engine (an absolute path, e.g. ",
+        "'/path/to/tessella/.venv/bin/python'); ",
         "tessellaPythonRequirements() lists the exact pins for such an ",
         "environment. tessellaPython() shows which Python is in use and why."
     )

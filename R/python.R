@@ -95,10 +95,9 @@ tessellaPython <- function() {
 
 # The python to use (NA: the declared basilisk environment), where the choice
 # came from, and a problem (NA when none).
-.pythonChoice <- function() {
+.pythonChoice <- function(recorded = .recordedPython()) {
     option <- getOption("tessella.python")
     variable <- Sys.getenv("TESSELLA_PYTHON", "")
-    recorded <- .recordedPython()
     if (!is.null(option) && nzchar(option)) {
         path <- option
         source <- "options(tessella.python)"

@@ -1,6 +1,6 @@
 test_that("an existing environment runs through basilisk when it can", {
     skipWithoutEngine()
-    python <- getOption("tessella.python", Sys.getenv("TESSELLA_PYTHON"))
+    python <- tessellaPython()$python
     envdir <- dirname(dirname(python))
     if (utils::packageVersion("basilisk") < "1.22.0" &&
         !dir.exists(file.path(envdir, "conda-meta"))) {

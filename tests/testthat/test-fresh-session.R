@@ -91,7 +91,7 @@ saveRDS(list(
     messages = messages), out)
 '
 
-test_that("a fresh Rscript anywhere runs library(tessella), reads and imputes", {
+test_that("a fresh Rscript anywhere runs library(tessella) and imputes", {
     skipWithoutEngine()
     dataDir <- dirname(dirname(dataFile("visium_subset",
         "visium_mouse_brain.h5ad")))

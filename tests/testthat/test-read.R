@@ -7,7 +7,8 @@ writeRichH5ad <- function(path) {
     }
     script <- tempfile(fileext = ".py")
     writeLines(c(
-        "import sys, numpy as np, pandas as pd, scipy.sparse as sp, anndata as ad",
+        "import sys, numpy as np, pandas as pd, scipy.sparse as sp",
+        "import anndata as ad",
         "rng = np.random.default_rng(0)",
         "x = sp.random(6, 4, density=0.5, format='csr', random_state=0) * 10",
         "x.data = np.round(x.data) + 1",
