@@ -21,7 +21,8 @@ from tessella.models.params import (
 )
 
 #: Methods whose parameters this suite checks (others' methods have their own tests).
-METHODS = ("knn", "mean", "graph", "refine", "diffusion")
+METHODS = ("knn", "mean", "graph", "refine", "diffusion", "auto", "ridge", "ridge_normal",
+           "spage")
 
 #: (method, parameter, bad value, the range the message must name).
 OUT_OF_RANGE = [
@@ -64,6 +65,13 @@ OUT_OF_RANGE = [
     ("diffusion", "sampling_steps", 0, ">= 1"),
     ("diffusion", "samples", 0, ">= 1"),
     ("diffusion", "kl_weight", -0.5, ">= 0"),
+    ("auto", "neighbours", 0, ">= 1"),
+    ("auto", "scale", "log", "one of 'auto', 'zscore', 'normal'"),
+    ("auto", "inner_folds", 1, ">= 2"),
+    ("ridge", "alpha", -1.0, ">= 0"),
+    ("ridge", "scale", "zscore", "one of 'log', 'normal'"),
+    ("spage", "k", 0, ">= 1"),
+    ("spage", "min_similarity", 1.5, "between 0 and 1"),
 ]
 
 
@@ -88,7 +96,7 @@ def test_every_declared_range_is_enforced(method):
     cls = get_method(method)
     kinds = {f.name: str(f.type) for f in dataclasses.fields(cls.params_class)}
     ranges = declared_ranges(cls.params_class)
-    assert {"k", "max_epochs", "batch_size", "lr"} & set(ranges) or method == "mean"
+    assert set(ranges) - {"seed"} or method == "mean"
     for name, limits in ranges.items():
         for value in _outside(limits, kinds[name]):
             with pytest.raises(ValueError, match=rf"^parameter '{name}' must be "
