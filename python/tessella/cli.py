@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     refine.add_argument("--embeddings", required=True, help="gene-embedding table")
     impute = _predict_parser(sub, "impute", "reference-based imputation")
     impute.add_argument("--reference", required=True, help="scRNA-seq reference, .h5ad or .rds")
-    impute.add_argument("--method", default="knn")
+    impute.add_argument("--method", default="auto")
     impute.add_argument("--embeddings", help="gene-embedding table, for methods that use one")
     impute.add_argument("--reference-layer")
     impute.add_argument("--reference-assay", default="counts")

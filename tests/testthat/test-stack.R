@@ -77,9 +77,9 @@ test_that("slots not made by tessella are never overwritten", {
 test_that("capped parameters are reported in R", {
     skipWithoutEngine()
     data <- stackData()
-    expect_message(out <- imputeSpatial(data$panel, data$reference, k = 500,
-        verbose = FALSE), paste0("knn: parameter 'k' = 500 is more than the ",
-        "reference cells \\(150\\); using 150"))
+    expect_message(out <- imputeSpatial(data$panel, data$reference,
+        method = "knn", k = 500, verbose = FALSE), paste0("knn: parameter ",
+        "'k' = 500 is more than the reference cells \\(150\\); using 150"))
     expect_identical(as.character(unlist(
         S4Vectors::metadata(out)$tessella$knn$notes)),
         paste("parameter 'k' = 500 is more than the reference cells (150);",
@@ -131,10 +131,10 @@ test_that("Seurat results stack and the reduction clusters with defaults", {
     expect_identical(SeuratObject::Misc(again, slot = "tessella")$knn$params$k,
         3L)
     # names whose Seurat keys would clash get keys of their own, silently
-    expect_silent(named <- imputeSpatial(again, data$reference, k = 3,
-        name = "k_nn", verbose = FALSE))
-    expect_silent(named <- imputeSpatial(named, data$reference, k = 3,
-        name = "knn.", verbose = FALSE))
+    expect_silent(named <- imputeSpatial(again, data$reference,
+        method = "knn", k = 3, name = "k_nn", verbose = FALSE))
+    expect_silent(named <- imputeSpatial(named, data$reference,
+        method = "knn", k = 3, name = "knn.", verbose = FALSE))
     expect_false(anyDuplicated(SeuratObject::Key(named)) > 0)
     expect_identical(SeuratObject::GetAssayData(again, assay = "mean"),
         SeuratObject::GetAssayData(out, assay = "mean"))
