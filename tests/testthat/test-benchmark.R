@@ -34,7 +34,9 @@ test_that("flat hyper-parameters reach every method that has them", {
     data <- smallOsmfish()
     scores <- benchmarkImputation(data$spatial, data$reference,
         data$embeddings, methods = c("knn", "refine"), folds = 3,
-        max_epochs = 1, k = 10, verbose = FALSE)
+        max_epochs = 1, k = 10, clustering = TRUE, labels = "ClusterName",
+        verbose = FALSE)
+    expect_identical(rownames(attr(scores, "clustering")), c("knn", "refine"))
     used <- attr(scores, "parameters")
     expect_identical(used$refine$max_epochs, 1L)
     expect_identical(used$knn$k, 10L)
