@@ -5,9 +5,11 @@
 #'
 #' Main functions: [refineSpatial()] (reference-free, gene embeddings),
 #' [imputeSpatial()] (from a single-cell reference), [benchmarkImputation()]
-#' (k-fold over genes), [tessellaMethods()]. The Python environment is declared
-#' once (a basilisk environment with [tessellaPythonRequirements()]); set
-#' `TESSELLA_PYTHON` or `options(tessella.python = ...)` to use an existing one.
+#' (k-fold over genes), [tessellaMethods()], [readH5adSpatial()]. The engine's
+#' Python is the one chosen with `options(tessella.python = ...)` or
+#' `TESSELLA_PYTHON`, else the one recorded at install (`make setup`), else
+#' the declared basilisk environment ([tessellaPythonRequirements()]);
+#' [tessellaPython()] says which and why.
 #'
 #' @keywords internal
 #' @importClassesFrom Matrix dgCMatrix
