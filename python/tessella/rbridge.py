@@ -58,8 +58,9 @@ def _start_r():
     available = robjects.r('suppressPackageStartupMessages(isTRUE(requireNamespace('
                            '"tessella", quietly = TRUE)))')[0]
     if not available:
-        raise ValueError("reading and writing .rds needs the tessella R package; install it "
-                         "with `R CMD INSTALL` on the tessella source tree (make setup does).")
+        raise ValueError("reading and writing .rds needs the tessella R package in R's "
+                         "library path (.libPaths()); `make setup` in the tessella source "
+                         "tree installs it into R's default library (scripts/install-r.sh).")
     return robjects
 
 
