@@ -2,9 +2,9 @@
 effects, quiet and seeded runs, the device, and the genes a peer works on.
 
 Peers are transductive: they learn from the very spatial cells they impute, so
-each wrapper's ``fit`` reads the reference part of the task and ``predict`` runs
-the peer on the task's spatial cells. Held-out genes never reach a peer: the
-task's spatial view holds measured genes only.
+a wrapper's ``fit`` runs the peer on the task's cells and ``predict`` returns
+those values (or runs the peer again for another task). Held-out genes never
+reach a peer: the task's spatial view holds measured genes only.
 """
 
 from __future__ import annotations
