@@ -9,7 +9,12 @@ from sklearn.linear_model import Ridge
 import tessella
 from tessella.data.normalize import normalized_view
 from tessella.models.base import Imputer
-from tessella.models.linear import correlation_transfer, moments_of, reference_moments
+from tessella.models.linear import (
+    correlation_transfer,
+    moments_of,
+    reference_moments,
+    standardised_ridge,
+)
 from tessella.models.spage import principal_vectors, spage_weights
 
 QUIET = {"verbose": False}
@@ -39,16 +44,27 @@ def test_correlation_transfer_is_correlation_weighted_and_calibrated():
     moments = moments_of(x, y)
     transfer = correlation_transfer(moments)
     z = (x - x.mean(0)) / x.std(0)
-    np.testing.assert_allclose(transfer.weights, (z.T @ ((y - y.mean(0)) / y.std(0))) / len(x),
-                               atol=1e-10)
-    score = z @ transfer.weights
-    for g in range(3):  # least-squares slope and in-sample correlation on the reference
+    correlations = (z.T @ ((y - y.mean(0)) / y.std(0))) / len(x)
+    score = z @ correlations
+    predicted = transfer.predict(z.astype(np.float32))
+    for g in range(3):  # the score, scaled by least squares on the reference
         slope = np.polyfit(score[:, g], y[:, g], 1)[0]
-        assert transfer.slope[g] == pytest.approx(slope, rel=1e-4)
+        np.testing.assert_allclose(transfer.coef[:, g], correlations[:, g] * slope, rtol=1e-4)
         assert transfer.fit[g] == pytest.approx(np.corrcoef(score[:, g], y[:, g])[0, 1],
                                                 rel=1e-4)
-    predicted = transfer.predict(z.astype(np.float32))
+        assert transfer.fit[g] == pytest.approx(np.corrcoef(predicted[:, g], y[:, g])[0, 1],
+                                                rel=1e-4)
     np.testing.assert_allclose(predicted.mean(0), y.mean(0), atol=1e-4)
+
+
+def test_standardised_ridge_equals_ridge_on_z_scores():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(500, 5)) * [1, 2, 3, 4, 5]
+    y = x @ rng.normal(size=(5, 2)) + rng.normal(size=(500, 2))
+    z = (x - x.mean(0)) / x.std(0)
+    linear = standardised_ridge(moments_of(x, y), 0.1)
+    expected = Ridge(alpha=0.1 * 500).fit(z, y).predict(z)
+    np.testing.assert_allclose(linear.predict(z), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_ridge_equals_scikit_learn_ridge(sim):

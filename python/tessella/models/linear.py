@@ -1,4 +1,4 @@
-"""Moments of a reference streamed once, and the linear predictors built from them.
+"""Moments of a reference streamed once, and the linear maps built from them.
 
 ``ridge`` and ``auto`` both need, over the reference cells, the means and
 spreads of the genes they read (features) and of the genes they predict
@@ -62,16 +62,17 @@ def moments_of(x: np.ndarray, y: np.ndarray) -> Moments:
 
 
 def reference_moments(view: NormalizedView, n_features: int,
-                      features: FeatureMap | None = None) -> Moments:
+                      features: FeatureMap | None = None,
+                      targets: FeatureMap | None = None) -> Moments:
     """Stream :class:`Moments` from a view whose first ``n_features`` columns are the
-    features and the rest the targets; ``features`` maps each block's feature
+    features and the rest the targets; ``features`` and ``targets`` map each block's
     columns first (e.g. to normal scores)."""
     n = 0
     sums: list[np.ndarray] = []
     for _, _, block in view.blocks():
-        x, y = block[:, :n_features].astype(np.float64), block[:, n_features:].astype(np.float64)
-        if features is not None:
-            x = features(x).astype(np.float64)
+        x, y = block[:, :n_features], block[:, n_features:]
+        x = (x if features is None else features(x)).astype(np.float64)
+        y = (y if targets is None else targets(y)).astype(np.float64)
         parts = [x.sum(axis=0), y.sum(axis=0), (y * y).sum(axis=0), x.T @ x, x.T @ y]
         sums = parts if not sums else [a + b for a, b in zip(sums, parts)]
         n += len(block)
@@ -92,45 +93,66 @@ def ridge_coefficients(moments: Moments, alpha: float) -> tuple[np.ndarray, np.n
 
 
 @dataclass(frozen=True)
-class CorrelationTransfer:
-    """Each target predicted from standardised features weighted by their reference
-    correlation with it, calibrated to the target's reference scale.
-
-    ``z @ weights`` is the first partial-least-squares component of each target
-    (the limit of ridge regression on standardised features as its penalty grows):
-    it keeps only the reference's feature-target correlations, not the feature
-    covariances a ridge fit inverts, which differ between platforms.
+class LinearMap:
+    """Targets as a linear function of standardised features.
 
     Attributes
     ----------
-    weights
-        Features x targets, the reference correlations.
-    slope, intercept
-        Per-target least-squares calibration of ``z @ weights`` on the reference.
+    coef
+        Features x targets, applied to features standardised per data set.
+    intercept
+        Per-target value at the features' mean (the reference mean).
     fit
-        Per-target correlation of the calibrated prediction with the target on the
-        reference (in-sample, an upper bound of what transfers).
+        Per-target correlation of the prediction with the target on the reference
+        (in-sample, an upper bound of what transfers to another platform).
     """
 
-    weights: np.ndarray
-    slope: np.ndarray
+    coef: np.ndarray
     intercept: np.ndarray
     fit: np.ndarray
 
     def predict(self, z: np.ndarray) -> np.ndarray:
         """Targets for standardised features ``z`` (cells x features), float32."""
-        return (z @ self.weights.astype(np.float32)) * self.slope + self.intercept
+        return z @ self.coef + self.intercept
+
+    def columns(self, wanted: np.ndarray) -> LinearMap:
+        """The map of some targets."""
+        return LinearMap(self.coef[:, wanted], self.intercept[wanted], self.fit[wanted])
 
 
-def correlation_transfer(moments: Moments) -> CorrelationTransfer:
-    """Fit :class:`CorrelationTransfer` from reference moments (closed form)."""
-    weights = moments.correlations()
+def _linear_map(moments: Moments, coef: np.ndarray) -> LinearMap:
+    """Wrap standardised coefficients with the reference mean and in-sample fit."""
     covariance = moments.xy / (moments.n * moments.std_x[:, None])  # cov(z_x, y)
+    score_cov = np.einsum("fg,fg->g", coef, covariance)
+    score_var = np.einsum("fg,fh,hg->g", coef, moments.feature_correlations(), coef)
+    usable = score_var > 1e-12
+    fit = np.where(usable, score_cov / np.sqrt(np.where(usable, score_var, 1.0)) / moments.std_y,
+                   0.0)
+    return LinearMap(coef.astype(np.float32), moments.mean_y.astype(np.float32),
+                     fit.astype(np.float32))
+
+
+def correlation_transfer(moments: Moments) -> LinearMap:
+    """Each target from the standardised features weighted by their reference
+    correlation with it, scaled by least squares on the reference.
+
+    ``z @ correlations`` is the first partial-least-squares component of each target
+    (the limit of ridge regression on standardised features as its penalty grows):
+    it keeps only the reference's feature-target correlations, not the feature
+    covariances a ridge fit inverts, which differ between platforms.
+    """
+    weights = moments.correlations()
+    covariance = moments.xy / (moments.n * moments.std_x[:, None])
     score_cov = np.einsum("fg,fg->g", weights, covariance)
     score_var = np.einsum("fg,fh,hg->g", weights, moments.feature_correlations(), weights)
     usable = score_var > 1e-12
     slope = np.where(usable, score_cov / np.where(usable, score_var, 1.0), 0.0)
-    fit = np.where(usable, score_cov / np.sqrt(np.where(usable, score_var, 1.0)) / moments.std_y,
-                   0.0)
-    return CorrelationTransfer(weights, slope.astype(np.float32),
-                               moments.mean_y.astype(np.float32), fit.astype(np.float32))
+    return _linear_map(moments, weights * slope)
+
+
+def standardised_ridge(moments: Moments, penalty: float) -> LinearMap:
+    """Ridge regression on standardised features with penalty ``penalty * n`` (so the
+    same ``penalty`` shrinks alike for any number of cells)."""
+    scale = moments.std_x
+    gram = moments.xx / np.outer(scale, scale) + penalty * moments.n * np.eye(len(scale))
+    return _linear_map(moments, np.linalg.solve(gram, moments.xy / scale[:, None]))
