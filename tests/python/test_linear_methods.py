@@ -9,12 +9,7 @@ from sklearn.linear_model import Ridge
 import tessella
 from tessella.data.normalize import normalized_view
 from tessella.models.base import Imputer
-from tessella.models.linear import (
-    correlation_transfer,
-    moments_of,
-    reference_moments,
-    standardised_ridge,
-)
+from tessella.models.linear import correlation_transfer, moments_of, reference_moments
 from tessella.models.spage import principal_vectors, spage_weights
 
 QUIET = {"verbose": False}
@@ -55,16 +50,6 @@ def test_correlation_transfer_is_correlation_weighted_and_calibrated():
         assert transfer.fit[g] == pytest.approx(np.corrcoef(predicted[:, g], y[:, g])[0, 1],
                                                 rel=1e-4)
     np.testing.assert_allclose(predicted.mean(0), y.mean(0), atol=1e-4)
-
-
-def test_standardised_ridge_equals_ridge_on_z_scores():
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(500, 5)) * [1, 2, 3, 4, 5]
-    y = x @ rng.normal(size=(5, 2)) + rng.normal(size=(500, 2))
-    z = (x - x.mean(0)) / x.std(0)
-    linear = standardised_ridge(moments_of(x, y), 0.1)
-    expected = Ridge(alpha=0.1 * 500).fit(z, y).predict(z)
-    np.testing.assert_allclose(linear.predict(z), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_ridge_equals_scikit_learn_ridge(sim):

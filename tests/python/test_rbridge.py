@@ -53,7 +53,8 @@ def test_read_rds_carries_matrix_metadata_and_coordinates(rds_files):
 def test_cli_imputes_an_sce_rds_into_the_same_object(rds_files):
     out = rds_files / "imputed.rds"
     assert cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",
-                     str(rds_files / "reference.rds"), "--out", str(out), "--quiet"]) == 0
+                     str(rds_files / "reference.rds"), "--method", "knn", "--out", str(out),
+                     "--quiet"]) == 0
     _r(f'x <- readRDS("{out}"); original <- readRDS("{rds_files}/spatial.rds")')
     assert list(_r("SummarizedExperiment::assayNames(x)")) == ["counts", "knn"]
     assert _r('identical(SummarizedExperiment::assay(x, "counts"), '
@@ -131,8 +132,8 @@ def test_r_side_refusals_are_one_clear_error(rds_files, capsys):
         SummarizedExperiment::assay(x, "knn") <- SummarizedExperiment::assay(x, "counts")
         saveRDS(x, "{rds_files}/taken.rds")""")
     code = cli.main(["impute", str(rds_files / "taken.rds"), "--reference",
-                     str(rds_files / "reference.rds"), "--out", str(rds_files / "t.rds"),
-                     "--quiet"])
+                     str(rds_files / "reference.rds"), "--method", "knn",
+                     "--out", str(rds_files / "t.rds"), "--quiet"])
     assert code == 2
     assert "already has assay 'knn'" in capsys.readouterr().err
     code = cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",

@@ -149,10 +149,3 @@ def correlation_transfer(moments: Moments) -> LinearMap:
     slope = np.where(usable, score_cov / np.where(usable, score_var, 1.0), 0.0)
     return _linear_map(moments, weights * slope)
 
-
-def standardised_ridge(moments: Moments, penalty: float) -> LinearMap:
-    """Ridge regression on standardised features with penalty ``penalty * n`` (so the
-    same ``penalty`` shrinks alike for any number of cells)."""
-    scale = moments.std_x
-    gram = moments.xx / np.outer(scale, scale) + penalty * moments.n * np.eye(len(scale))
-    return _linear_map(moments, np.linalg.solve(gram, moments.xy / scale[:, None]))

@@ -13,9 +13,10 @@ selection rule, applied here so that only those columns are read). With no
 other reference gene, one all-zero column stands in (stPlus needs one).
 
 stPlus 0.0.6 assumes a GPU: it sets CUDA as torch's default tensor type when it
-is imported and calls ``.cuda()``; it also imports torchvision without using it.
+is imported and calls the tensors' ``cuda`` method; it also imports torchvision
+without using it.
 The wrapper neutralises the import-time switch, stands in for an absent
-torchvision, sends ``.cuda()`` to tessella's device while stPlus runs, and sets
+torchvision, sends ``cuda`` calls to tessella's device while stPlus runs, and sets
 its data loader workers (4 in stPlus) to ``num_workers``. Everything is put
 back afterwards; its checkpoints go to a temporary folder.
 """
@@ -96,7 +97,7 @@ def _importable() -> Iterator[None]:
 @contextlib.contextmanager
 def _on_device(model_module: ModuleType, device: torch.device,
                num_workers: int) -> Iterator[None]:
-    """While stPlus runs: ``.cuda()`` goes to ``device`` and its data loaders use
+    """While stPlus runs: ``cuda`` calls go to ``device`` and its data loaders use
     ``num_workers`` workers."""
     loader = model_module.DataLoader
 
