@@ -122,3 +122,27 @@ def test_spage_weights_and_principal_vectors():
     vectors = principal_vectors(source, source.copy(), 4, 0.3)
     assert vectors.shape == (8, 4)  # identical data: every pair is similar
     np.testing.assert_allclose(vectors.T @ vectors, np.eye(4), atol=1e-4)
+
+
+def test_auto_with_two_shared_genes_does_not_smooth(sim):
+    spatial = sim.spatial[:, :2].copy()
+    out = tessella.impute(spatial, sim.reference, genes=["Gene010"], **QUIET)
+    detected = ~out.obs["tessella_empty"].to_numpy()  # cells without counts get NaN
+    assert out.uns["tessella"]["method"] == "auto" and np.isfinite(out.X[detected]).all()
+    inputs = tessella.inputs.load_inputs([tessella.models.get_method("auto")], spatial,
+                                         sim.reference)
+    task = tessella.runner.task_for(inputs, tessella.models.get_method("auto"), genes=["Gene010"])
+    model = tessella.models.get_method("auto")(**QUIET).fit(task)
+    assert model.fitted["neighbours"] == 1
+    assert {s.neighbours for s in model.settings} == {1}  # only the scale is chosen
+    fixed = tessella.models.get_method("auto")(scale="normal", neighbours=5, **QUIET).fit(task)
+    assert fixed.fitted["neighbours"] == 1  # too few genes to smooth over
+    assert np.isnan(fixed.predict(task).reliability).all()  # nothing cross-validated
+
+
+def test_ridge_without_penalty_survives_a_gene_the_reference_never_detects(sim):
+    reference = sim.reference.copy()
+    reference.X[:, 0] = 0
+    out = tessella.impute(sim.spatial[:, :20].copy(), reference, method="ridge", alpha=0.0,
+                          **QUIET)
+    assert np.isfinite(out.X).all()

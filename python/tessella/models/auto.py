@@ -45,7 +45,9 @@ first helped the breast-cancer pair (0.21 -> 0.23) and hurt osmFISH
 
 ``reliability`` of a gene is its in-sample reference correlation scaled by the
 ratio of spatial to reference correlation that the inner cross-validation
-measured on the measured genes.
+measured on the measured genes (NaN when no cross-validation ran). The
+neighbour count is chosen on at most ``inner_cells`` cells and applied to all:
+on a much larger slide the same count spans a tighter neighbourhood.
 """
 
 from __future__ import annotations
@@ -82,8 +84,12 @@ logger = logging.getLogger(__name__)
 
 #: Neighbour counts tried when ``neighbours`` is None (1: no smoothing).
 NEIGHBOURS: tuple[int, ...] = (1, 5, 15, 30, 50)
-#: Neighbours used when there are too few shared genes to cross-validate.
+#: Neighbours used when the setting is not cross-validated (``scale`` and
+#: ``neighbours`` both given, or too few shared genes).
 FALLBACK_NEIGHBOURS = 15
+#: Fewest shared genes whose similarity between cells means anything (with one or
+#: two, the cosine of centred values ties whole groups of cells): fewer, no smoothing.
+MIN_GENES_TO_SMOOTH = 3
 
 
 @dataclass
@@ -121,7 +127,7 @@ class Setting:
     neighbours: int
     pearson: float = np.nan
     spearman: float = np.nan
-    ratio: float = 1.0
+    ratio: float = np.nan
 
     @property
     def score(self) -> float:
@@ -210,9 +216,11 @@ class AutoImputer(Imputer):
         p = self.params
         scales = SCALES if p.scale == "auto" else (p.scale,)
         neighbours = NEIGHBOURS if p.neighbours is None else (p.neighbours,)
+        if len(shared) < MIN_GENES_TO_SMOOTH:
+            neighbours = (1,)
         if len(scales) * len(neighbours) == 1 or len(shared) < 2:
-            return Setting(scales[0], FALLBACK_NEIGHBOURS if p.neighbours is None
-                           else p.neighbours)
+            return Setting(scales[0], neighbours[0] if len(neighbours) == 1
+                           else FALLBACK_NEIGHBOURS)
         reference = sample_cells(task.reference_genes(shared), p.inner_cells, p.seed)
         spatial = sample_cells(task.measured(shared), p.inner_cells, p.seed)
         self.settings = inner_cross_validation(reference, spatial, scales, neighbours,

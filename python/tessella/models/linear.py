@@ -88,7 +88,7 @@ def ridge_coefficients(moments: Moments, alpha: float) -> tuple[np.ndarray, np.n
     """Ridge regression of targets on centred, unscaled features (scikit-learn's
     ``Ridge(alpha)`` with an intercept): coefficients (features x targets) and intercepts."""
     gram = moments.xx + alpha * np.eye(len(moments.xx))
-    coef = np.linalg.solve(gram, moments.xy)
+    coef = np.linalg.lstsq(gram, moments.xy, rcond=None)[0]  # alpha = 0 may be singular
     return coef, moments.mean_y - moments.mean_x @ coef
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tessella.neighbors import block_size_for, nearest, unit_rows
+from tessella.neighbors import block_size_for, nearest, unit_rows, weight_matrix
 
 
 def similar_cells(values: np.ndarray, k: int, block_size: int) -> np.ndarray:
@@ -27,8 +27,7 @@ def similar_cells(values: np.ndarray, k: int, block_size: int) -> np.ndarray:
 
 
 def smooth(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Each row replaced by the mean of the rows ``index`` names for it."""
-    out = np.empty_like(values)
-    for start in range(0, len(values), 4096):
-        out[start:start + 4096] = values[index[start:start + 4096]].mean(axis=1)
-    return out
+    """Each row replaced by the mean of the rows ``index`` names for it (a sparse
+    product: memory grows with cells x k, not cells x k x genes)."""
+    weights = np.full(index.shape, 1.0 / index.shape[1], dtype=np.float32)
+    return np.asarray(weight_matrix(index, weights, len(values)) @ values, dtype=np.float32)

@@ -32,7 +32,7 @@ from tessella.models.base import (
 )
 from tessella.models.knn import principal_axes
 from tessella.models.params import bounded
-from tessella.neighbors import block_size_for, nearest, unit_rows
+from tessella.neighbors import block_size_for, nearest, unit_rows, weight_matrix
 
 
 @dataclass
@@ -126,7 +126,7 @@ class SpageImputer(Imputer):
             points = unit_rows(((block - mean) / std) @ self.fitted["vectors"])
             index, similarity = nearest(points, reference_points, self.params.k)
             weights = spage_weights(similarity)
-            predicted[start:stop] = np.einsum("ck,ckg->cg", weights, values[index])
+            predicted[start:stop] = weight_matrix(index, weights, len(values)) @ values
         return Prediction(values=place_predictions(task, genes, predicted, self.name))
 
     def state(self) -> dict[str, Any]:

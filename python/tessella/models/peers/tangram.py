@@ -100,5 +100,5 @@ class TangramImputer(PeerImputer):
         found = projected.var_names.get_indexer(names[n_shared:])  # all-zero genes are dropped
         present = found >= 0
         matrix = np.asarray(projected.X)
-        predicted[:, present] = matrix[:, found[present]] / mass[:, None]
+        predicted[:, present] = matrix[:, found[present]] / np.maximum(mass, 1e-12)[:, None]
         return predicted
