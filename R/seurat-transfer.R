@@ -119,6 +119,12 @@
         k.anchor = settings$k.anchor, k.filter = kFilter,
         k.score = settings$k.score, verbose = FALSE))
     nAnchors <- nrow(methods::slot(anchors, "anchors"))
+    if (nAnchors < 2) {
+        .tessellaStop("Seurat found ", nAnchors, " anchor(s) between the ",
+            "spatial data and the reference in a fold: too few to transfer. ",
+            "Try seurat = list(k.anchor = ...) larger, or leave \"seurat\" ",
+            "out of methods.")
+    }
     .quietSeurat(Seurat::TransferData(anchorset = anchors, refdata = refdata,
         weight.reduction = "cca", dims = dims,
         k.weight = min(settings$k.weight, nAnchors - 1), verbose = FALSE))
