@@ -17,7 +17,9 @@
 #'   method takes as arguments, are not listed.
 #'
 #' @return A data.frame. Methods: columns `method`, `summary`,
-#'   `requires_reference` and `requires_embeddings`. Parameters: columns
+#'   `requires_reference`, `requires_embeddings`, `available` (FALSE for a
+#'   peer whose Python package is not installed) and `install` (the command
+#'   that installs it, e.g. `pip install 'tessella[peers]'`). Parameters: columns
 #'   `method`, `parameter`, `type`, `default` (as text; `NULL` means the method
 #'   chooses from the data or the device), `range` and `meaning`.
 #' @export

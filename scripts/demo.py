@@ -1,7 +1,8 @@
 """The main job: 5-fold-over-genes benchmark on osmFISH + Allen SSp, and a picture.
 
-Runs ``refine`` (ESM-2 gene embeddings, no reference), ``graph`` (Allen SSp
-reference + ESM-2 gene graph), ``knn`` and ``mean`` (Allen SSp reference),
+Runs the default ``auto`` and the baselines ``ridge`` and ``spage`` (Allen SSp
+reference), ``refine`` (ESM-2 gene embeddings, no reference), ``graph`` (Allen
+SSp reference + ESM-2 gene graph), ``knn`` and ``mean`` (Allen SSp reference),
 prints the median scores per method and the clustering agreement, and draws
 one held-out gene in space: measured vs imputed by each method.
 Usage: python scripts/demo.py --out results
@@ -34,7 +35,7 @@ def held_out_maps(spatial, reference, embeddings, gene: str) -> dict[str, np.nda
                         / totals * np.median(totals))
     maps = {"measured": measured}
     maps["refine"] = tessella.refine(others, embeddings, genes=[gene], verbose=False)[:, gene].X
-    for method in ("graph", "knn", "mean"):
+    for method in ("auto", "graph", "knn", "mean"):
         result = tessella.impute(others, reference, method, genes=[gene],
                                  embeddings=embeddings, verbose=False)
         maps[method] = result[:, gene].X
@@ -69,7 +70,8 @@ def main() -> None:
     spatial, reference = tessella.datasets.osmfish()
     embeddings = tessella.datasets.osmfish_embeddings()
     scores = tessella.benchmark(spatial, reference, embeddings,
-                                methods=["refine", "graph", "knn", "mean"], folds=args.folds,
+                                methods=["auto", "ridge", "spage", "refine", "graph", "knn",
+                                         "mean"], folds=args.folds,
                                 seed=0,
                                 clustering=True)
     scores.to_csv(args.out / "osmfish_benchmark.csv", index=False)
