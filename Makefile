@@ -18,7 +18,7 @@ export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
 
 .PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds bench-diffusion lint clean \
-	setup-peers
+	setup-peers bench-accuracy
 
 setup: setup-python setup-r
 
@@ -81,6 +81,12 @@ bench-rds: setup
 
 bench-diffusion: setup
 	$(PY) bench/diffusion_sampling.py
+
+# Every method and every installed peer (make setup-peers; Seurat from R) on
+# osmFISH and the breast-cancer pair, one harness; tables in results/.
+bench-accuracy: setup
+	$(PY) bench/accuracy_pairs.py results/pairs
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} Rscript bench/accuracy.R results/pairs results
 
 lint: setup-python
 	$(VENV)/bin/ruff check python tests scripts bench
