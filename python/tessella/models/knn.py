@@ -82,9 +82,7 @@ class KnnImputer(Imputer):
         shared = task.shared_in_reference
         reference = task.reference_genes(shared).to_array()
         scaled, _, _ = standardise(reference)
-        n_components = self.capped("n_components", max(1, min(len(shared), len(scaled)) - 1),
-                                   "the shared genes or reference cells less one")
-        axes = principal_axes(scaled, n_components)
+        axes = self.shared_axes(task, shared, scaled)
         predictable = task.in_reference
         self.fitted = {
             "shared_genes": [task.output_genes[i] for i in shared],
@@ -95,6 +93,19 @@ class KnnImputer(Imputer):
             "reference_values": task.reference_genes(predictable).to_array(),
         }
         return self
+
+    def shared_axes(self, task: ImputationTask, shared: np.ndarray,
+                    reference: np.ndarray) -> np.ndarray:
+        """Genes x components of the space the neighbours are searched in: the
+        principal components of the standardised reference."""
+        n_components = self.capped("n_components", max(1, min(len(shared), len(reference)) - 1),
+                                   "the shared genes or reference cells less one")
+        return principal_axes(reference, n_components)
+
+    @staticmethod
+    def weigh(similarity: np.ndarray) -> np.ndarray:
+        """Weights of the k neighbours from their similarities (rows sum to one)."""
+        return neighbour_weights(similarity)
 
     def predict(self, task: ImputationTask) -> Prediction:
         if not self.fitted:
@@ -113,7 +124,7 @@ class KnnImputer(Imputer):
             latent[start:stop] = ((block - mean) / std) @ self.fitted["axes"]
             index, similarity = nearest(unit_rows(latent[start:stop]),
                                         self.fitted["reference_points"], k)
-            weights = weight_matrix(index, neighbour_weights(similarity), n_reference)
+            weights = weight_matrix(index, self.weigh(similarity), n_reference)
             predicted[start:stop] = weights @ reference_values
         return Prediction(values=place_predictions(task, genes, predicted, self.name),
                           latent=latent)
