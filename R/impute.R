@@ -27,8 +27,10 @@
 #'   (`"auto"`, `"graph"`): `rowData(altExp(x, "imputed_<name>"))$reliability`, or the
 #'   `reliability` column of the Seurat assay's feature metadata. Cell
 #'   embeddings (reducedDim / reduction `"TESSELLA_<name>"`) come from `"knn"`
-#'   (coordinates on the shared principal components) and `"graph"` (its
-#'   autoencoder's latent space); `"mean"` and `"diffusion"` have none.
+#'   (coordinates on the shared principal components), `"spage"` (on the
+#'   principal vectors both platforms share) and `"graph"` (its
+#'   autoencoder's latent space); `"auto"`, `"ridge"`, `"mean"` and
+#'   `"diffusion"` have none.
 #' @export
 #' @examples
 #' if (nzchar(Sys.getenv("TESSELLA_PYTHON"))) {
