@@ -7,11 +7,19 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+from threadpoolctl import threadpool_limits
 
 import tessella
 
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault(tessella.datasets.ENV_VAR, str(ROOT.parent / "shared" / "data"))
+
+# One thread for torch and BLAS: the same numbers on any machine (a float sum's
+# order depends on the thread count, and graph's training follows it), and no
+# 8x slowdown when two processes share 2 cores.
+torch.set_num_threads(1)
+threadpool_limits(1)
 
 
 @pytest.fixture(scope="session")

@@ -66,10 +66,15 @@ def osmfish_scores(osmfish):
 
 
 @pytest.mark.slow
-def test_graph_beats_knn_on_osmfish(osmfish_scores):
+def test_graph_imputes_osmfish_and_keeps_the_scale(osmfish_scores):
+    """graph's medians moved with torch's thread count and with reference cells left
+    out (Pearson 0.200-0.231, Spearman 0.186-0.228 over four runs), knn's did not
+    (0.217 / 0.213): graph vs knn is inside that spread, so only a floor is asserted
+    for the correlations; its cosine (0.76-0.78 vs 0.49) is a lead well outside it."""
     summary = tessella.evaluate.summary_table(osmfish_scores)
-    assert summary.loc["graph", "pearson"] > summary.loc["knn", "pearson"]
-    assert summary.loc["graph", "spearman"] > summary.loc["knn", "spearman"]
+    assert summary.loc["graph", "pearson"] > 0.15
+    assert summary.loc["graph", "spearman"] > 0.15
+    assert summary.loc["graph", "cosine"] > summary.loc["knn", "cosine"] + 0.15
 
 
 @pytest.mark.slow
