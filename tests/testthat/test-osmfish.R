@@ -57,7 +57,8 @@ test_that("a Seurat object round-trips with result assays and reductions", {
     seurat <- SeuratObject::CreateSeuratObject(counts = counts[setdiff(
         rownames(counts), heldOut), ])
     before <- SeuratObject::GetAssayData(seurat, slot = "counts")
-    out <- imputeSpatial(seurat, data$reference, genes = heldOut, verbose = FALSE)
+    out <- imputeSpatial(seurat, data$reference, method = "knn",
+        genes = heldOut, verbose = FALSE)
     expect_true("knn" %in% SeuratObject::Assays(out))
     expect_identical(SeuratObject::GetAssayData(out, assay = "RNA",
         slot = "counts"), before)
