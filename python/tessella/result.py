@@ -61,7 +61,8 @@ def build_result(
     ``obsm["X_tessella"]`` the latent space where the method has one (knn: the
     cells' coordinates on the shared principal components; spage: on the
     principal vectors both platforms share; graph: its autoencoder's latent
-    space; refine: its cell encoding; auto, ridge, mean and diffusion have none); ``uns["tessella"]`` the provenance, with the method's ``notes``.
+    space; refine: its cell encoding; auto, ridge, mean and diffusion have
+    none); ``uns["tessella"]`` the provenance, with the method's ``notes``.
     """
     reliability = (prediction.reliability if prediction.reliability is not None
                    else np.full(len(task.output_genes), np.nan))
