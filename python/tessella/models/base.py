@@ -264,6 +264,27 @@ def fitted_from_state(state: dict[str, Any]) -> dict[str, Any]:
     return {**state["plain"], **{key: value.numpy() for key, value in state["arrays"].items()}}
 
 
+
+class FittedImputer(Imputer):
+    """A method whose fitted model is the dict ``fitted`` of arrays and plain values,
+    saved with :func:`fitted_to_state` (knn, spage, ridge, auto)."""
+
+    def __init__(self, params: ImputerParams | None = None, **overrides: Any) -> None:
+        super().__init__(params, **overrides)
+        self.fitted: dict[str, Any] = {}
+
+    def require_fitted(self) -> dict[str, Any]:
+        """The fitted model; a ``RuntimeError`` before ``fit``."""
+        if not self.fitted:
+            raise RuntimeError("call fit() before predict().")
+        return self.fitted
+
+    def state(self) -> dict[str, Any]:
+        return fitted_to_state(self.fitted)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.fitted = fitted_from_state(state)
+
 _REGISTRY: dict[str, type[Imputer]] = {}
 
 

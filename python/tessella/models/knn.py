@@ -11,18 +11,15 @@ not with the number of spatial cells.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from tessella.data.normalize import standardise
 from tessella.data.task import ImputationTask
 from tessella.models.base import (
-    Imputer,
+    FittedImputer,
     ImputerParams,
     Prediction,
-    fitted_from_state,
-    fitted_to_state,
     locate_fitted,
     place_predictions,
     register,
@@ -65,7 +62,7 @@ def principal_axes(data: np.ndarray, n_components: int) -> np.ndarray:
 
 
 @register
-class KnnImputer(Imputer):
+class KnnImputer(FittedImputer):
     """Weighted mean of the nearest reference cells in a shared PCA space; the latent
     space is the spatial cells' coordinates on those principal components."""
 
@@ -73,10 +70,6 @@ class KnnImputer(Imputer):
     summary = "k nearest reference cells in a shared PCA space (SpaGE/stPlus-style baseline)"
     params_class = KnnParams
     requires_reference = True
-
-    def __init__(self, params: KnnParams | None = None, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
-        self.fitted: dict[str, Any] = {}
 
     def fit(self, task: ImputationTask) -> KnnImputer:
         shared = task.shared_in_reference
@@ -108,8 +101,7 @@ class KnnImputer(Imputer):
         return neighbour_weights(similarity)
 
     def predict(self, task: ImputationTask) -> Prediction:
-        if not self.fitted:
-            raise RuntimeError("call fit() before predict().")
+        self.require_fitted()
         genes = locate_fitted(task, self.fitted["shared_genes"], self.fitted["output_genes"],
                               self.name)
         query = task.measured(genes.shared)
@@ -128,9 +120,3 @@ class KnnImputer(Imputer):
             predicted[start:stop] = weights @ reference_values
         return Prediction(values=place_predictions(task, genes, predicted, self.name),
                           latent=latent)
-
-    def state(self) -> dict[str, Any]:
-        return fitted_to_state(self.fitted)
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.fitted = fitted_from_state(state)

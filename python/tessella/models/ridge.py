@@ -20,11 +20,9 @@ import numpy as np
 from tessella.data.normal_scores import NormalScores, fit_normal_scores
 from tessella.data.task import ImputationTask
 from tessella.models.base import (
-    Imputer,
+    FittedImputer,
     ImputerParams,
     Prediction,
-    fitted_from_state,
-    fitted_to_state,
     locate_fitted,
     place_predictions,
     register,
@@ -67,17 +65,13 @@ class NormalRidgeParams(RidgeParams):
 
 
 @register
-class RidgeImputer(Imputer):
+class RidgeImputer(FittedImputer):
     """Ridge regression of target genes on the shared genes, fitted on the reference."""
 
     name = "ridge"
     summary = "ridge regression from the shared genes, log-normalised (linear baseline)"
     params_class = RidgeParams
     requires_reference = True
-
-    def __init__(self, params: RidgeParams | None = None, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
-        self.fitted: dict[str, Any] = {}
 
     def _normal_scores(self, data: Any) -> NormalScores | None:
         return fit_normal_scores(data, self.params.seed) if self.params.scale == "normal" else None
@@ -98,8 +92,7 @@ class RidgeImputer(Imputer):
         return self
 
     def predict(self, task: ImputationTask) -> Prediction:
-        if not self.fitted:
-            raise RuntimeError("call fit() before predict().")
+        self.require_fitted()
         genes = locate_fitted(task, self.fitted["shared_genes"], self.fitted["output_genes"],
                               self.name)
         query = task.measured(genes.shared)
@@ -111,12 +104,6 @@ class RidgeImputer(Imputer):
             features = block if scores is None else scores.transform(block)
             predicted[start:stop] = features @ coef + intercept
         return Prediction(values=place_predictions(task, genes, predicted, self.name))
-
-    def state(self) -> dict[str, Any]:
-        return fitted_to_state(self.fitted)
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.fitted = fitted_from_state(state)
 
 
 @register
