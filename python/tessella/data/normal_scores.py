@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from tessella.data.normalize import NormalizedView
+from tessella.data.normalize import NormalizedView, sample_cells
 
 #: Quantiles stored per gene.
 KNOTS = 1000
@@ -76,13 +76,7 @@ def fit_normal_scores(data: NormalizedView | np.ndarray, seed: int = 0,
     """Estimate the normal-score map of every gene (column) of ``data``, a view read
     only for the cells it needs or an array already in memory, from at most
     ``max_cells`` cells drawn with ``seed``."""
-    n_obs = data.n_obs if isinstance(data, NormalizedView) else len(data)
-    cells = (np.sort(np.random.default_rng(seed).choice(n_obs, max_cells, replace=False))
-             if n_obs > max_cells else None)
-    if isinstance(data, NormalizedView):
-        values = data.to_array() if cells is None else data.rows(cells)
-    else:
-        values = data if cells is None else data[cells]
+    values = sample_cells(data, max_cells, seed)
     probabilities = (np.arange(KNOTS) + 0.5) / KNOTS
     knots = np.quantile(values, probabilities, axis=0).astype(np.float32)
     return NormalScores(knots, ndtri(probabilities).astype(np.float32))

@@ -134,6 +134,16 @@ class NormalizedView:
         return replace(self, cells=cells if self.cells is None else self.cells[cells])
 
 
+def sample_cells(data: NormalizedView | np.ndarray, max_cells: int, seed: int) -> np.ndarray:
+    """All cells of ``data`` (a view, read only for the cells it needs, or an array)
+    in memory, or ``max_cells`` of them drawn with ``seed``, in their order."""
+    n_obs = data.n_obs if isinstance(data, NormalizedView) else len(data)
+    if n_obs <= max_cells:
+        return data.to_array() if isinstance(data, NormalizedView) else data
+    cells = np.sort(np.random.default_rng(seed).choice(n_obs, max_cells, replace=False))
+    return data.rows(cells) if isinstance(data, NormalizedView) else data[cells]
+
+
 def normalized_view(
     matrix: Any,
     columns: np.ndarray,

@@ -9,12 +9,12 @@ and a panel measured on different platforms meet on one scale.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from tessella.data.normal_scores import NormalScores, fit_normal_scores
-from tessella.data.normalize import NormalizedView, column_moments
+from tessella.data.normalize import NormalizedView, column_moments, sample_cells
 
 #: The scales an aligner offers.
 SCALES: tuple[str, ...] = ("zscore", "normal")
@@ -43,20 +43,6 @@ class Aligner:
     def __call__(self, values: np.ndarray) -> np.ndarray:
         return ((self.mapped(values) - self.mean) / self.std).astype(np.float32)
 
-    def columns(self, positions: np.ndarray) -> Aligner:
-        """The aligner of some of the genes."""
-        normal = None if self.normal is None else replace(
-            self.normal, knots=self.normal.knots[:, positions])
-        return Aligner(normal, self.mean[positions], self.std[positions])
-
-
-def sample_cells(data: NormalizedView | np.ndarray, max_cells: int, seed: int) -> np.ndarray:
-    """All cells of ``data`` in memory, or ``max_cells`` of them drawn with ``seed``."""
-    n_obs = data.n_obs if isinstance(data, NormalizedView) else len(data)
-    if n_obs <= max_cells:
-        return data.to_array() if isinstance(data, NormalizedView) else data
-    cells = np.sort(np.random.default_rng(seed).choice(n_obs, max_cells, replace=False))
-    return data.rows(cells) if isinstance(data, NormalizedView) else data[cells]
 
 
 def fit_aligner(data: NormalizedView | np.ndarray, scale: str, seed: int,
