@@ -59,14 +59,13 @@ from typing import Any
 import numpy as np
 
 from tessella.columns import pearson_columns, spearman_columns
+from tessella.data.normalize import sample_cells
 from tessella.data.task import ImputationTask
-from tessella.models.alignment import SCALES, fit_aligner, sample_cells
+from tessella.models.alignment import SCALES, fit_aligner
 from tessella.models.base import (
-    Imputer,
+    FittedImputer,
     ImputerParams,
     Prediction,
-    fitted_from_state,
-    fitted_to_state,
     locate_fitted,
     place_predictions,
     register,
@@ -182,7 +181,7 @@ def _reliability_ratio(reference_fit: np.ndarray, spatial_pearson: np.ndarray) -
 
 
 @register
-class AutoImputer(Imputer):
+class AutoImputer(FittedImputer):
     """Correlation transfer smoothed over similar spatial cells, settings chosen by an
     inner cross-validation over the measured genes."""
 
@@ -194,14 +193,14 @@ class AutoImputer(Imputer):
 
     def __init__(self, params: AutoParams | None = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)
-        self.fitted: dict[str, Any] = {}
         self.settings: list[Setting] = []
 
     def fit(self, task: ImputationTask) -> AutoImputer:
         shared, predictable = task.shared_in_reference, task.in_reference
-        chosen = self._choose(task, shared)
-        aligner = fit_aligner(task.reference_genes(shared), chosen.scale, self.params.seed,
-                              self.params.inner_cells)
+        reference = sample_cells(task.reference_genes(shared), self.params.inner_cells,
+                                 self.params.seed)
+        chosen = self._choose(task, shared, reference)
+        aligner = fit_aligner(reference, chosen.scale, self.params.seed, len(reference))
         view = task.reference_genes(np.concatenate([shared, predictable]))
         linear = correlation_transfer(reference_moments(view, len(shared), aligner.mapped))
         self.fitted = {
@@ -212,7 +211,10 @@ class AutoImputer(Imputer):
         }
         return self
 
-    def _choose(self, task: ImputationTask, shared: np.ndarray) -> Setting:
+    def _choose(self, task: ImputationTask, shared: np.ndarray,
+                reference: np.ndarray) -> Setting:
+        """The setting to fit with; ``reference`` is the sample of the reference's
+        shared genes the inner cross-validation reads."""
         p = self.params
         scales = SCALES if p.scale == "auto" else (p.scale,)
         neighbours = NEIGHBOURS if p.neighbours is None else (p.neighbours,)
@@ -221,7 +223,6 @@ class AutoImputer(Imputer):
         if len(scales) * len(neighbours) == 1 or len(shared) < 2:
             return Setting(scales[0], neighbours[0] if len(neighbours) == 1
                            else FALLBACK_NEIGHBOURS)
-        reference = sample_cells(task.reference_genes(shared), p.inner_cells, p.seed)
         spatial = sample_cells(task.measured(shared), p.inner_cells, p.seed)
         self.settings = inner_cross_validation(reference, spatial, scales, neighbours,
                                                p.inner_folds, p.seed, p.block_size)
@@ -231,27 +232,21 @@ class AutoImputer(Imputer):
         return best
 
     def predict(self, task: ImputationTask) -> Prediction:
-        if not self.fitted:
-            raise RuntimeError("call fit() before predict().")
-        fitted = self.fitted
+        fitted = self.require_fitted()
         genes = locate_fitted(task, fitted["shared_genes"], fitted["output_genes"], self.name)
         linear = LinearMap(fitted["coef"], fitted["intercept"], fitted["fit"]).columns(
             genes.wanted)
-        query = task.measured(genes.shared)
-        aligner = fit_aligner(query, fitted["scale"], self.params.seed, self.params.inner_cells)
-        predicted = np.empty((query.n_obs, int(genes.wanted.sum())), dtype=np.float32)
-        for start, stop, block in query.blocks(self.params.block_size):
-            predicted[start:stop] = linear.predict(aligner(block))
+        measured = task.measured(genes.shared).to_array()  # read once: aligner, map, graph
+        aligner = fit_aligner(measured, fitted["scale"], self.params.seed,
+                              self.params.inner_cells)
+        predicted = np.empty((len(measured), int(genes.wanted.sum())), dtype=np.float32)
+        step = self.params.block_size
+        for start in range(0, len(measured), step):
+            predicted[start:start + step] = linear.predict(aligner(measured[start:start + step]))
         if fitted["neighbours"] > 1:
-            index = similar_cells(query.to_array(), fitted["neighbours"], self.params.block_size)
+            index = similar_cells(measured, fitted["neighbours"], self.params.block_size)
             predicted = smooth(predicted, index)
         values = place_predictions(task, genes, predicted, self.name)
         reliability = np.full(len(task.output_genes), np.nan, dtype=np.float32)
         reliability[genes.columns[genes.wanted]] = linear.fit * fitted["ratio"]
         return Prediction(values=values, reliability=reliability)
-
-    def state(self) -> dict[str, Any]:
-        return fitted_to_state(self.fitted)
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.fitted = fitted_from_state(state)

@@ -120,18 +120,6 @@ class LinearMap:
         return LinearMap(self.coef[:, wanted], self.intercept[wanted], self.fit[wanted])
 
 
-def _linear_map(moments: Moments, coef: np.ndarray) -> LinearMap:
-    """Wrap standardised coefficients with the reference mean and in-sample fit."""
-    covariance = moments.xy / (moments.n * moments.std_x[:, None])  # cov(z_x, y)
-    score_cov = np.einsum("fg,fg->g", coef, covariance)
-    score_var = np.einsum("fg,fh,hg->g", coef, moments.feature_correlations(), coef)
-    usable = score_var > 1e-12
-    fit = np.where(usable, score_cov / np.sqrt(np.where(usable, score_var, 1.0)) / moments.std_y,
-                   0.0)
-    return LinearMap(coef.astype(np.float32), moments.mean_y.astype(np.float32),
-                     fit.astype(np.float32))
-
-
 def correlation_transfer(moments: Moments) -> LinearMap:
     """Each target from the standardised features weighted by their reference
     correlation with it, scaled by least squares on the reference.
@@ -139,13 +127,16 @@ def correlation_transfer(moments: Moments) -> LinearMap:
     ``z @ correlations`` is the first partial-least-squares component of each target
     (the limit of ridge regression on standardised features as its penalty grows):
     it keeps only the reference's feature-target correlations, not the feature
-    covariances a ridge fit inverts, which differ between platforms.
+    covariances a ridge fit inverts, which differ between platforms. The slope is
+    never negative, so the in-sample fit is the score's correlation with the target.
     """
     weights = moments.correlations()
-    covariance = moments.xy / (moments.n * moments.std_x[:, None])
+    covariance = moments.xy / (moments.n * moments.std_x[:, None])  # cov(z_x, y)
     score_cov = np.einsum("fg,fg->g", weights, covariance)
     score_var = np.einsum("fg,fh,hg->g", weights, moments.feature_correlations(), weights)
     usable = score_var > 1e-12
     slope = np.where(usable, score_cov / np.where(usable, score_var, 1.0), 0.0)
-    return _linear_map(moments, weights * slope)
-
+    fit = np.where(usable, score_cov / np.sqrt(np.where(usable, score_var, 1.0)) / moments.std_y,
+                   0.0)
+    return LinearMap((weights * slope).astype(np.float32), moments.mean_y.astype(np.float32),
+                     fit.astype(np.float32))
