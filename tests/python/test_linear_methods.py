@@ -146,3 +146,12 @@ def test_ridge_without_penalty_survives_a_gene_the_reference_never_detects(sim):
     out = tessella.impute(sim.spatial[:, :20].copy(), reference, method="ridge", alpha=0.0,
                           **QUIET)
     assert np.isfinite(out.X).all()
+
+
+@pytest.mark.parametrize("method", ["ridge", "spage", "auto"])
+def test_predict_before_fit_is_refused(sim, method):
+    inputs = tessella.inputs.load_inputs([tessella.models.get_method(method)], sim.spatial,
+                                         sim.reference)
+    task = tessella.runner.task_for(inputs, tessella.models.get_method(method))
+    with pytest.raises(RuntimeError, match="call fit"):
+        tessella.models.get_method(method)(**QUIET).predict(task)
