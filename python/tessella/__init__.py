@@ -9,8 +9,10 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 from tessella import datasets, evaluate, models
 from tessella.api import available_methods, benchmark, impute, refine
+from tessella.errors import InputError
 
 __all__ = [
+    "InputError",
     "__version__",
     "available_methods",
     "benchmark",

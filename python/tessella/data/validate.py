@@ -16,6 +16,7 @@ import anndata as ad
 import numpy as np
 
 from tessella.data.matrix import block_values, matrix_dtype, raw_blocks
+from tessella.errors import InputError
 
 InputScale = Literal["auto", "counts", "log"]
 INPUT_SCALES = ("auto", "counts", "log")
@@ -33,19 +34,6 @@ class MatrixReport:
     max_value: float
     empty_cells: np.ndarray
     empty_genes: np.ndarray
-
-
-class InputError(ValueError):
-    """A ``ValueError`` about the user's input whose fix is also worded for R.
-
-    ``str(err)`` gives the fix in Python terms (AnnData, numpy); ``r_message``
-    the same problem with the fix in R terms (``assay =``, ``subset()``), which
-    the R package shows (see ``tessella.parts.run_parts``).
-    """
-
-    def __init__(self, message: str, r_message: str | None = None) -> None:
-        super().__init__(message)
-        self.r_message = r_message or message
 
 
 def r_role(role: str) -> str:
