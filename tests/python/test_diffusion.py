@@ -88,9 +88,26 @@ def test_bad_settings_are_refused(sim, params, message):
 
 
 def test_kl_factors_are_finite_and_capped():
-    factors = diffusion.step_kl_weights(diffusion.cosine_schedule(1000))
-    assert np.isfinite(factors.numpy()).all()
-    assert float(factors.max()) <= 1.0 and float(factors.min()) > 0
+    """beta_t / (2 alpha_t (1 - alpha-bar_t-1)) per step (step 0 takes step 1's
+    factor), capped at 1; on the 1000-step cosine schedule the cap binds only at the
+    last two steps (where beta is clamped), so it does not flatten the weighting."""
+    import torch
+
+    # alpha-bar 0.5, 0.4, 0.2, 0.02: alphas 0.5, 0.8, 0.5, 0.1
+    # step 1: 0.2 / (2 * 0.8 * 0.5) = 0.25; step 2: 0.5 / (2 * 0.5 * 0.6) = 5/6;
+    # step 3: 0.9 / (2 * 0.1 * 0.8) = 5.625 -> capped at 1
+    factors = diffusion.step_kl_weights(torch.tensor([0.5, 0.4, 0.2, 0.02]))
+    np.testing.assert_allclose(factors.numpy(), [0.25, 0.25, 5 / 6, 1.0], rtol=1e-5)
+
+    alpha_bar = diffusion.cosine_schedule(1000)
+    factors = diffusion.step_kl_weights(alpha_bar).numpy()
+    alpha_bar = alpha_bar.double().numpy()
+    beta = 1 - alpha_bar[1:] / alpha_bar[:-1]
+    expected = beta / (2 * (1 - beta) * (1 - alpha_bar[:-1]))  # steps 1..999
+    np.testing.assert_allclose(factors[1:998], expected[:997], rtol=1e-3)  # float32
+    assert factors[0] == factors[1]
+    assert (expected[997:] > 1).all() and (factors[998:] == 1).all()
+    assert np.isfinite(factors).all() and (factors > 0).all()
 
 
 @pytest.mark.slow

@@ -23,14 +23,43 @@ def _imputed(sim, embeddings):
 
 @pytest.mark.parametrize("table", ["full", "partial", "none"])
 def test_graph_runs_with_any_embedding_coverage(sim, table):
+    """A pair of genes takes its edge from the embeddings where both genes have one
+    (cosine of the table-centred vectors) and from reference co-expression
+    otherwise; the imputed genes are finite, vary across cells, and move when the
+    embeddings cover them."""
+    from tessella.models.gene_graph import coexpression_similarity, gene_similarity
+
     embeddings = {"full": sim.embeddings, "partial": sim.embeddings.iloc[::2],
                   "none": None}[table]
+    genes = list(sim.reference.var_names)
+    method = type(build_method("graph", FAST))
+    inputs = load_inputs([method], sim.spatial[:, :24].copy(), sim.reference, embeddings)
+    task = task_for(inputs, method)
+    assert list(task.output_genes) == genes
+    reference = task.reference_genes(task.in_reference).to_array()
+    similarity = gene_similarity(reference, task.embeddings, task.embedded)
+    covered = np.zeros(len(genes), bool)
+    if embeddings is not None:
+        covered = np.isin(genes, embeddings.index)
+        np.testing.assert_array_equal(task.embedded, covered)
+        vectors = (embeddings - embeddings.mean()).reindex(genes).fillna(0).to_numpy()
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+        expected = np.where(np.outer(covered, covered), vectors @ vectors.T,
+                            coexpression_similarity(reference))
+    else:
+        expected = coexpression_similarity(reference)
+    np.testing.assert_allclose(similarity, expected, atol=1e-5)
+
     out = _imputed(sim, embeddings)
-    assert list(out.var_names[24:]) == list(sim.reference.var_names[24:])
-    assert np.isfinite(out.X).all()
+    assert list(out.var_names[24:]) == genes[24:]
+    imputed = np.asarray(out.X)[:, 24:]
+    assert np.isfinite(imputed).all() and (imputed.std(axis=0) > 0.05).all()
     reliability = out.var["reliability"].to_numpy()
     assert np.isnan(reliability[:24]).all()
     assert np.isfinite(reliability[24:]).all() and (np.abs(reliability[24:]) <= 1).all()
+    if embeddings is not None:  # the embeddings reach the predictions of covered genes
+        without = np.asarray(_imputed(sim, None).X)[:, 24:]
+        assert (np.abs(imputed - without).max(axis=0)[covered[24:]] > 1e-2).all()
 
 
 def test_graph_imputes_simulated_genes(sim):
