@@ -22,7 +22,7 @@ from tessella.evaluate.clustering import cluster_agreement
 from tessella.evaluate.harness import _held_out_positions, eligible_genes, gene_folds
 from tessella.evaluate.metrics import score_genes
 from tessella.inputs import load_inputs
-from tessella.models.base import get_method
+from tessella.models.registry import get_method
 from tessella.runner import build_method, task_for
 
 SETTINGS = [(5, 8), (3, 8), (10, 8), (20, 8), (5, 4), (5, 16)]  # (sampling_steps, samples)

@@ -8,7 +8,16 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 from tessella import datasets, evaluate, models
-from tessella.api import available_methods, benchmark, impute, refine
+from tessella.api import (
+    available_methods,
+    benchmark,
+    fit,
+    impute,
+    load_model,
+    predict,
+    pretrain,
+    refine,
+)
 from tessella.errors import InputError
 
 __all__ = [
@@ -18,7 +27,11 @@ __all__ = [
     "benchmark",
     "datasets",
     "evaluate",
+    "fit",
     "impute",
+    "load_model",
     "models",
+    "predict",
+    "pretrain",
     "refine",
 ]

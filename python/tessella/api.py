@@ -1,7 +1,9 @@
-"""The public functions: ``refine``, ``impute``, ``benchmark``, ``available_methods``.
+"""The public functions: ``refine``, ``impute``, ``benchmark``, ``available_methods``,
+and to train once and use many times ``fit``, ``predict``, ``load_model`` and
+``pretrain``.
 
 The R package, the CLI and Python users all call these. Each validates its
-inputs, never modifies them, and returns new objects.
+inputs, never modifies them (nor a model passed in), and returns new objects.
 """
 
 from __future__ import annotations
@@ -9,20 +11,34 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
+from tessella.data.task import ImputationTask
 from tessella.data.validate import InputScale
-from tessella.embeddings import EmbeddingSource
+from tessella.embeddings import EmbeddingSource, load_embeddings
+from tessella.errors import InputError
 from tessella.evaluate.harness import run_benchmark
 from tessella.inputs import AnnDataLike, Inputs, load_inputs
-from tessella.models.base import ImputerParams, get_method, registered_methods
-from tessella.models.params import describe_params
+from tessella.models.interface import Imputer
+from tessella.models.refine import fine_tuning_copy
+from tessella.models.registry import get_method, registered_methods
+from tessella.models.storage import load_model
+from tessella.params import ImputerParams, describe_params
 from tessella.result import build_result
-from tessella.runner import build_method, fit_predict, flag_omitted, full_prediction, task_for
+from tessella.runner import (
+    build_method,
+    fit_model,
+    flag_omitted,
+    full_prediction,
+    record_preprocessing,
+    task_for,
+    task_for_model,
+)
 
 
 def available_methods(parameters: bool = False) -> pd.DataFrame:
@@ -47,16 +63,35 @@ def available_methods(parameters: bool = False) -> pd.DataFrame:
     )
 
 
-def _run(inputs: Inputs, method: str, genes: Sequence[str] | None,
-         params: dict[str, Any]) -> ad.AnnData:
-    start = time.perf_counter()
+def _fit(inputs: Inputs, method: str, genes: Sequence[str] | None,
+         params: dict[str, Any]) -> tuple[Imputer, ImputationTask]:
     model = build_method(method, params)
     task = task_for(inputs, type(model), genes=None if genes is None else list(genes))
-    task, prediction = full_prediction(task, fit_predict(model, task))
+    return fit_model(model, task, inputs), task
+
+
+def _result(inputs: Inputs, model: Imputer, task: ImputationTask, start: float) -> ad.AnnData:
+    task, prediction = full_prediction(task, model.predict(task))
     result = build_result(inputs.spatial, task, prediction, model, inputs.spatial_is_counts)
     flag_omitted(result, task)
     result.uns["tessella"]["seconds"] = time.perf_counter() - start
     return result
+
+
+def _run(inputs: Inputs, method: str, genes: Sequence[str] | None,
+         params: dict[str, Any]) -> ad.AnnData:
+    start = time.perf_counter()
+    model, task = _fit(inputs, method, genes, params)
+    return _result(inputs, model, task, start)
+
+
+def _as_model(model: Imputer | str | Path, device: str | None) -> Imputer:
+    if isinstance(model, (str, Path)):
+        return load_model(model, device=device or "auto")
+    if not isinstance(model, Imputer):
+        raise InputError(f"model must be a fitted tessella model or the path of a saved one, "
+                         f"not {type(model).__name__}.")
+    return model
 
 
 def refine(
@@ -64,6 +99,7 @@ def refine(
     embeddings: EmbeddingSource,
     genes: Sequence[str] | None = None,
     *,
+    model: Imputer | str | Path | None = None,
     layer: str | None = None,
     input_scale: InputScale = "auto",
     seed: int = 0,
@@ -83,6 +119,11 @@ def refine(
         the measured genes and the genes to impute.
     genes
         Genes to impute; default every gene of the table that is not measured.
+    model
+        A refine model from :func:`pretrain` or :func:`fit` (or its saved file): it
+        is fine-tuned on ``spatial`` (training options in ``params``, e.g.
+        ``max_epochs``) instead of training from scratch; the model passed in is
+        not changed. To apply a model without training, use :func:`predict`.
     layer
         Layer of ``spatial`` holding expression (default ``X``).
     input_scale
@@ -102,8 +143,15 @@ def refine(
     """
     inputs = load_inputs([get_method("refine")], spatial, embeddings=embeddings, layer=layer,
                          input_scale=input_scale)
-    return _run(inputs, "refine", genes,
-                {"seed": seed, "device": device, "verbose": verbose, **params})
+    options = {"seed": seed, "device": device, "verbose": verbose, **params}
+    if model is None:
+        return _run(inputs, "refine", genes, options)
+    start = time.perf_counter()
+    tuned = fine_tuning_copy(_as_model(model, device), options)
+    task = task_for(inputs, type(tuned), genes=None if genes is None else list(genes))
+    tuned.fine_tune(task)
+    record_preprocessing(tuned, task, inputs)
+    return _result(inputs, tuned, task, start)
 
 
 def impute(
@@ -234,7 +282,7 @@ def benchmark(
     """
     methods = list(methods)
     if not methods and not external:
-        raise ValueError("give at least one method to benchmark.")
+        raise InputError("give at least one method to benchmark.")
     classes = [get_method(m) for m in methods]
     for cls in classes:  # an uninstalled peer fails here, before any work
         cls.check_available()
@@ -243,7 +291,7 @@ def benchmark(
                          reference_input_scale=reference_input_scale)
     if isinstance(labels, str):
         if labels not in inputs.spatial.obs:
-            raise ValueError(f"labels column {labels!r} is not in spatial.obs.")
+            raise InputError(f"labels column {labels!r} is not in spatial.obs.")
         labels = inputs.spatial.obs[labels].to_numpy()
     per_method = {m: {"device": device, **(params or {}).get(m, {})} for m in methods}
     return run_benchmark(inputs, methods, folds=folds, seed=seed,
@@ -251,3 +299,141 @@ def benchmark(
                          labels=None if labels is None else np.asarray(labels),
                          clustering=clustering, verbose=verbose, external=external,
                          external_seconds=external_seconds)
+
+
+def fit(
+    spatial: AnnDataLike,
+    reference: AnnDataLike | None = None,
+    method: str = "auto",
+    genes: Sequence[str] | None = None,
+    *,
+    embeddings: EmbeddingSource | None = None,
+    layer: str | None = None,
+    reference_layer: str | None = None,
+    input_scale: InputScale = "auto",
+    reference_input_scale: InputScale = "auto",
+    seed: int = 0,
+    device: str = "auto",
+    verbose: bool = True,
+    **params: Any,
+) -> Imputer:
+    """Fit a method once, to predict many slides with :func:`predict`.
+
+    Parameters are those of :func:`impute` (``reference`` may be None for
+    ``refine``, which needs ``embeddings`` instead). ``impute(...)`` equals
+    ``predict(fit(...), spatial)``.
+
+    Returns
+    -------
+    The fitted model. ``model.save(path)`` writes it to a file that
+    :func:`load_model` reads on any device; ``model.history_`` holds the loss
+    history of torch methods; ``model.preprocessing`` the genes, input scale and
+    size-factor target it was fitted with.
+    """
+    cls = get_method(method)
+    cls.check_available()
+    inputs = load_inputs([cls], spatial, reference=reference, embeddings=embeddings,
+                         layer=layer, reference_layer=reference_layer, input_scale=input_scale,
+                         reference_input_scale=reference_input_scale)
+    model, _ = _fit(inputs, method, genes,
+                    {"seed": seed, "device": device, "verbose": verbose, **params})
+    return model
+
+
+def predict(
+    model: Imputer | str | Path,
+    spatial: AnnDataLike,
+    genes: Sequence[str] | None = None,
+    *,
+    reference: AnnDataLike | None = None,
+    embeddings: EmbeddingSource | None = None,
+    layer: str | None = None,
+    reference_layer: str | None = None,
+    input_scale: InputScale = "auto",
+    reference_input_scale: InputScale = "auto",
+    device: str | None = None,
+) -> ad.AnnData:
+    """Impute (and, for refine, denoise) a slide with a fitted model, without training.
+
+    Parameters
+    ----------
+    model
+        A model from :func:`fit` or :func:`pretrain`, or the path of a saved one.
+    spatial
+        The slide (AnnData or ``.h5ad`` path); it must measure the genes the
+        model reads. Counts are scaled to the total the model was fitted with.
+    genes
+        Genes to impute; default those the model was fitted to impute.
+    reference, embeddings
+        Needed only by methods that read them when predicting: ``refine`` needs
+        the embedding table, the peers the reference.
+    layer, reference_layer, input_scale, reference_input_scale
+        As for :func:`impute`.
+    device
+        Where a model read from a file runs ("auto", "cpu", "cuda"); default "auto".
+
+    Returns
+    -------
+    A new AnnData like :func:`impute` returns.
+    """
+    start = time.perf_counter()
+    model = _as_model(model, device)
+    inputs = load_inputs([], spatial, reference=reference, embeddings=embeddings, layer=layer,
+                         reference_layer=reference_layer, input_scale=input_scale,
+                         reference_input_scale=reference_input_scale)
+    task = task_for_model(inputs, model, genes=None if genes is None else list(genes))
+    return _result(inputs, model, task, start)
+
+
+def pretrain(
+    slides: Sequence[AnnDataLike],
+    embeddings: EmbeddingSource,
+    *,
+    layer: str | None = None,
+    input_scale: InputScale = "auto",
+    seed: int = 0,
+    device: str = "auto",
+    verbose: bool = True,
+    **params: Any,
+) -> Imputer:
+    """Pretrain ``refine`` on many slides (spRefine's headline use).
+
+    The model reads the union of the slides' measured genes; each slide's
+    missing genes read 0 and are left out of its loss. Training uses the
+    Poisson-masking corruption (``corruption="poisson"`` unless set otherwise),
+    and a share ``val_fraction`` of each slide's cells decides early stopping.
+    Refine a new slide with ``refine(slide, embeddings, model=pretrained)``
+    (fine-tuning) or ``predict(pretrained, slide, embeddings=...)``.
+
+    Parameters
+    ----------
+    slides
+        Two or more slides (AnnData or ``.h5ad`` paths), raw counts or log-normalised.
+    embeddings
+        Gene-embedding table covering the measured genes.
+    layer, input_scale
+        As for :func:`refine`, the same for every slide.
+    seed, device, verbose
+        Reproducibility seed, "auto"/"cpu"/"cuda", progress bars.
+    **params
+        Hyper-parameters of refine.
+
+    Returns
+    -------
+    The pretrained refine model.
+    """
+    slides = list(slides)
+    if len(slides) < 2:
+        raise InputError(f"pretrain needs two or more slides, got {len(slides)}.")
+    method = get_method("refine")
+    table = load_embeddings(embeddings)
+    tasks = [task_for(load_inputs([method], slide, embeddings=table, layer=layer,
+                                  input_scale=input_scale), method, genes=[])
+             for slide in slides]
+    model = build_method("refine", {"corruption": "poisson", "seed": seed, "device": device,
+                                    "verbose": verbose, **params})
+    model.pretrain(tasks)
+    model.preprocessing = {"measured_genes": list(model.fitted["input_genes"]),
+                           "target_genes": [], "spatial_input_scale": input_scale,
+                           "target_sum": None, "slides": len(tasks)}
+    return model

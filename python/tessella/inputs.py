@@ -20,7 +20,7 @@ from tessella.data.validate import (
     validate_expression,
 )
 from tessella.embeddings import EmbeddingSource, EmbeddingTable, load_embeddings
-from tessella.models.base import Imputer
+from tessella.models.interface import Imputer
 
 AnnDataLike = ad.AnnData | str | Path
 

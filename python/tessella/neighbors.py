@@ -8,8 +8,11 @@ cells, so a million-cell slide streams through.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 #: Similarities held at once (query cells x reference cells).
 MAX_SIMILARITIES = 25_000_000
@@ -38,14 +41,17 @@ def nearest(points: np.ndarray, reference: np.ndarray, k: int) -> tuple[np.ndarr
     return np.take_along_axis(index, order, axis=1), np.take_along_axis(top, order, axis=1)
 
 
-def neighbour_weights(similarity: np.ndarray) -> np.ndarray:
-    """Weights from the similarities of the k neighbours (rows sum to one).
+def neighbour_weights(similarity: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Weights from the similarities of the k neighbours (rows sum to one), for a
+    numpy array or a torch tensor (on any device), returned as the same kind.
 
     Closer neighbours weigh more: ``w = s - min(s) + eps`` within each row, so the
     farthest of the k neighbours still counts a little.
     """
-    shifted = similarity - similarity.min(axis=1, keepdims=True) + 1e-3
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    if isinstance(similarity, np.ndarray):
+        return neighbour_weights(torch.from_numpy(similarity)).numpy()
+    shifted = similarity - similarity.amin(dim=1, keepdim=True) + 1e-3
+    return shifted / shifted.sum(dim=1, keepdim=True)
 
 
 def weight_matrix(index: np.ndarray, weights: np.ndarray, n_reference: int) -> sp.csr_matrix:
@@ -53,3 +59,12 @@ def weight_matrix(index: np.ndarray, weights: np.ndarray, n_reference: int) -> s
     rows = np.repeat(np.arange(len(index)), index.shape[1])
     return sp.csr_matrix((weights.ravel(), (rows, index.ravel())),
                          shape=(len(index), n_reference))
+
+
+def neighbour_mean(points: np.ndarray, reference: np.ndarray, values: np.ndarray, k: int,
+                   weigh: Callable[[np.ndarray], np.ndarray] = neighbour_weights) -> np.ndarray:
+    """For each point (unit rows), the mean of ``values`` (reference rows x columns)
+    over its ``k`` most similar reference rows, weighted by ``weigh`` of their
+    similarities."""
+    index, similarity = nearest(points, reference, k)
+    return weight_matrix(index, weigh(similarity), len(reference)) @ values

@@ -29,7 +29,8 @@ from tessella.data.validate import InputError, expression_matrix
 from tessella.embeddings import EmbeddingTable
 from tessella.evaluate.harness import benchmark_folds, summary_table
 from tessella.inputs import load_inputs
-from tessella.models.base import get_method, notes_unlogged
+from tessella.models.interface import notes_unlogged
+from tessella.models.registry import get_method
 from tessella.runner import omitted_unlogged
 
 

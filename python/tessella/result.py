@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tessella.data.task import ImputationTask
-from tessella.models.base import Imputer, Prediction
+from tessella.models.interface import Imputer, Prediction
 
 LATENT_KEY = "X_tessella"
 VERSIONED = ("tessella", "torch", "numpy", "scipy", "anndata", "scikit-learn")

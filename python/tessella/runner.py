@@ -14,8 +14,10 @@ import numpy as np
 
 from tessella.data.empty import EMPTY_COLUMN, fill_rows, insert_measured
 from tessella.data.task import ImputationTask, prepare_task
+from tessella.errors import InputError
 from tessella.inputs import Inputs
-from tessella.models.base import Imputer, Prediction, get_method
+from tessella.models.interface import Imputer, Prediction
+from tessella.models.registry import get_method
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +47,52 @@ def task_for(
     )
 
 
+def task_for_model(inputs: Inputs, model: Imputer, genes: list[str] | None = None
+                   ) -> ImputationTask:
+    """The task a fitted model predicts: every measured gene of ``inputs.spatial``
+    and the model's genes to impute (or ``genes``), counts scaled to the total the
+    model was fitted with."""
+    fitted = model.preprocessing
+    if not fitted:
+        raise InputError("this model records no preprocessing (it was fitted with "
+                         "model.fit(task)); fit it with tessella.fit() to predict new data.")
+    return prepare_task(
+        inputs.spatial,
+        spatial_is_counts=inputs.spatial_is_counts,
+        target_source="model",
+        genes=list(fitted["target_genes"]) if genes is None else list(genes),
+        layer=inputs.layer,
+        reference=inputs.reference,
+        reference_layer=inputs.reference_layer,
+        reference_is_counts=inputs.reference_is_counts,
+        embeddings=inputs.embeddings,
+        target_sum=fitted["target_sum"] if inputs.spatial_is_counts else None,
+    )
+
+
 def build_method(name: str, params: dict[str, Any]) -> Imputer:
     """A fresh, unfitted method with the given hyper-parameters."""
     return get_method(name)(**params)
+
+
+def record_preprocessing(model: Imputer, task: ImputationTask, inputs: Inputs) -> None:
+    """Keep on ``model`` (and in its saved file) how its data was prepared: the
+    genes, the input scale and the size-factor target sum."""
+    model.preprocessing = {
+        "measured_genes": list(task.measured_genes),
+        "target_genes": list(task.target_genes),
+        "spatial_input_scale": "counts" if inputs.spatial_is_counts else "log",
+        "target_sum": task.target_sum,
+        "reference_input_scale": (None if inputs.reference is None else
+                                  "counts" if inputs.reference_is_counts else "log"),
+    }
+
+
+def fit_model(model: Imputer, task: ImputationTask, inputs: Inputs) -> Imputer:
+    """Fit ``model`` on ``task`` and record its preprocessing."""
+    model.fit(task)
+    record_preprocessing(model, task, inputs)
+    return model
 
 
 def fit_predict(model: Imputer, task: ImputationTask) -> Prediction:

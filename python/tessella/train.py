@@ -1,14 +1,14 @@
-"""The one training loop every torch model uses, plus batched inference.
+"""Training and batched inference for every torch model.
 
-``fit_module`` handles device placement, seeding, the validation split, Adam,
-early stopping with best-checkpoint restore, mixed precision on CUDA and a
-tqdm progress bar. A model supplies only its ``nn.Module`` and a loss function
-``loss(module, *batch) -> scalar tensor``.
+A model supplies an ``nn.Module`` and a loss ``loss(module, *batch) -> scalar``;
+:func:`fit_module` splits the cells into training and validation rows, batches
+them, and trains with Lightning (:mod:`tessella.training_plan`, imported only
+when training starts: it takes seconds to import). :func:`predict_blocks` runs
+a fitted module over cells block by block.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,54 +17,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from tessella.device import resolve_device
-from tessella.models.base import ImputerParams
-from tessella.models.params import bounded
+from tessella.params import TrainParams
 
 logger = logging.getLogger(__name__)
 
 LossFn = Callable[..., torch.Tensor]
-PRECISIONS = ("32", "bf16")
-#: Smallest learning rate accepted (the range is inclusive; a rate must be positive).
-MIN_LR = 1e-8
-
-
-@dataclass
-class TrainParams(ImputerParams):
-    """Training options shared by all torch methods.
-
-    Attributes
-    ----------
-    max_epochs
-        Upper bound on passes over the training cells.
-    batch_size
-        Cells per optimisation step (and per inference block).
-    lr
-        Adam learning rate (> 0).
-    weight_decay
-        Adam L2 weight decay.
-    val_fraction
-        Share of cells held out to decide early stopping.
-    patience
-        Epochs without validation improvement before stopping.
-    precision
-        "32" (float32) or "bf16" (bfloat16 autocast, CUDA only).
-    """
-
-    max_epochs: int = bounded(300, low=1)
-    batch_size: int = bounded(1024, low=1)
-    lr: float = bounded(1e-3, low=MIN_LR)
-    weight_decay: float = bounded(0.0, low=0.0)
-    val_fraction: float = bounded(0.1, low=0.0, high=0.9)
-    patience: int = bounded(20, low=1)
-    precision: str = bounded("32", choices=PRECISIONS)
-
-
 @dataclass
 class History:
-    """Losses per epoch and where the restored checkpoint came from."""
+    """Losses per epoch and the epoch whose weights the model ends with."""
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -80,13 +44,6 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}.")
-    enabled = precision == "bf16" and device.type == "cuda"
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
 def split_cells(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random train / validation row indices (no validation set below 20 cells)."""
     order = np.random.default_rng(seed).permutation(n)
@@ -94,21 +51,50 @@ def split_cells(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.
     return order[n_val:], order[:n_val]
 
 
-def _batches(n: int, batch_size: int, shuffle: torch.Generator | None) -> Iterator[torch.Tensor]:
-    order = torch.randperm(n, generator=shuffle) if shuffle is not None else torch.arange(n)
-    yield from torch.split(order, batch_size)
+class RowDataset(Dataset):
+    """Row-aligned tensors read a batch at a time (one indexing per batch, not per row)."""
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...]) -> None:
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        return tuple(t[index] for t in self.tensors)
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        rows = torch.as_tensor(indices)
+        return tuple(t[rows] for t in self.tensors)
 
 
-def _mean_loss(module: nn.Module, loss_fn: LossFn, data: tuple[torch.Tensor, ...],
-               params: TrainParams, device: torch.device) -> float:
-    module.eval()
-    total, count = 0.0, 0
-    with torch.no_grad(), _autocast(device, params.precision):
-        for idx in _batches(len(data[0]), params.batch_size, None):
-            batch = [d[idx].to(device, non_blocking=True) for d in data]
-            total += float(loss_fn(module, *batch)) * len(idx)
-            count += len(idx)
-    return total / max(count, 1)
+class ShuffledRows(Sampler):
+    """Every row once per epoch, in a new seeded random order each epoch (one
+    ``randperm`` per epoch, as the order of the epochs' batches has always been)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.generator = n, torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(torch.randperm(self.n, generator=self.generator).tolist())
+
+
+def _whole_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Collate: :meth:`RowDataset.__getitems__` already returns the batch."""
+    return batch
+
+
+def _loader(tensors: tuple[torch.Tensor, ...], batch_size: int, seed: int | None) -> DataLoader:
+    """Batches in a seeded random order (``seed``), or in order (``None``). The
+    loader's own generator is separate, so loading draws nothing from torch's
+    global generator, which the losses use."""
+    dataset = RowDataset(tensors)
+    sampler = SequentialSampler(dataset) if seed is None else ShuffledRows(len(dataset), seed)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=_whole_batch,
+                      generator=torch.Generator().manual_seed(0))
 
 
 def fit_module(
@@ -117,53 +103,30 @@ def fit_module(
     data: tuple[np.ndarray | torch.Tensor, ...],
     params: TrainParams,
     description: str = "training",
+    split: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> History:
     """Train ``module`` on row-aligned ``data`` arrays; returns the loss history.
 
     Call inside :func:`seeded` so that initialisation and training share one seed.
-    The module ends on the chosen device with the weights of the best
-    validation epoch.
+    A share ``val_fraction`` of the rows (none below 20 rows, when the training
+    rows also serve for validation) decides early stopping and which epoch's
+    weights the module ends with; ``split`` gives the training and validation
+    rows instead. The module ends on the chosen device, in evaluation mode.
     """
-    device = resolve_device(params.device)
     tensors = tuple(torch.as_tensor(np.asarray(d) if not torch.is_tensor(d) else d) for d in data)
-    train_idx, val_idx = split_cells(len(tensors[0]), params.val_fraction, params.seed)
+    train_idx, val_idx = split or split_cells(len(tensors[0]), params.val_fraction, params.seed)
     train = tuple(t[torch.as_tensor(train_idx)] for t in tensors)
     val = tuple(t[torch.as_tensor(val_idx)] for t in tensors) if len(val_idx) else train
-    module.to(device)
-    optimizer = torch.optim.Adam(module.parameters(), lr=params.lr,
-                                 weight_decay=params.weight_decay)
-    shuffle = torch.Generator().manual_seed(params.seed)
-    history, best, best_state, waited = History(), float("inf"), None, 0
-    bar = tqdm(range(params.max_epochs), desc=description, disable=not params.verbose,
-               leave=False)
-    for epoch in bar:
-        module.train()
-        running, seen = 0.0, 0
-        for idx in _batches(len(train[0]), params.batch_size, shuffle):
-            batch = [t[idx].to(device, non_blocking=True) for t in train]
-            with _autocast(device, params.precision):
-                loss = loss_fn(module, *batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        history.train_loss.append(running / seen)
-        history.val_loss.append(_mean_loss(module, loss_fn, val, params, device))
-        bar.set_postfix(train=f"{history.train_loss[-1]:.4f}", val=f"{history.val_loss[-1]:.4f}")
-        if history.val_loss[-1] < best - 1e-6:
-            best, waited, history.best_epoch = history.val_loss[-1], 0, epoch
-            best_state = copy.deepcopy(module.state_dict())
-        else:
-            waited += 1
-            if waited >= params.patience:
-                break
-    bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
+    from tessella import training_plan  # deferred: Lightning takes seconds to import
+
+    history = History()
+    training_plan.fit(module, loss_fn, params, history,
+                      _loader(train, params.batch_size, params.seed),
+                      _loader(val, params.batch_size, None))
+    module.to(resolve_device(params.device)).eval()
     logger.info("%s: %d epochs, best validation loss %.4f at epoch %d", description,
-                len(history.val_loss), best, history.best_epoch + 1)
+                len(history.val_loss), min(history.val_loss, default=float("nan")),
+                history.best_epoch + 1)
     return history
 
 

@@ -9,7 +9,7 @@ import pytest
 import tessella
 from tessella.inputs import load_inputs
 from tessella.models import diffusion
-from tessella.models.base import Imputer
+from tessella.models.interface import Imputer
 from tessella.runner import build_method, task_for
 
 FAST = {"max_epochs": 3, "samples": 4, "sampling_steps": 4, "verbose": False}

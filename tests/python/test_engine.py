@@ -11,8 +11,9 @@ import torch
 
 import tessella
 from tessella.data.normalize import normalized_view
-from tessella.models.base import Imputer
-from tessella.train import TrainParams, fit_module, seeded
+from tessella.models.interface import Imputer
+from tessella.params import TrainParams
+from tessella.train import fit_module, seeded
 
 FAST = {"max_epochs": 30, "verbose": False}
 

@@ -8,7 +8,7 @@ from sklearn.linear_model import Ridge
 
 import tessella
 from tessella.data.normalize import normalized_view
-from tessella.models.base import Imputer
+from tessella.models.interface import Imputer
 from tessella.models.linear import correlation_transfer, moments_of, reference_moments
 from tessella.models.spage import principal_vectors, spage_weights
 

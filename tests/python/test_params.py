@@ -13,12 +13,7 @@ import pytest
 import tessella
 from tessella.cli import main
 from tessella.models import get_method
-from tessella.models.params import (
-    bounded,
-    check_ranges,
-    declared_ranges,
-    describe_params,
-)
+from tessella.params import bounded, check_ranges, declared_ranges, describe_params
 
 #: Methods whose parameters this suite checks (others' methods have their own tests).
 METHODS = ("knn", "mean", "graph", "refine", "diffusion", "auto", "ridge", "ridge_normal",

@@ -15,7 +15,7 @@ are on one scale. Genes that are not measured never enter a size factor.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anndata as ad
 import numpy as np
@@ -24,9 +24,11 @@ from tessella.data.empty import Omitted, totals
 from tessella.data.genes import describe_missing, match_genes
 from tessella.data.normalize import NormalizedView, cell_totals, normalized_view
 from tessella.data.validate import InputError, expression_matrix
-from tessella.embeddings import EmbeddingTable
 
-TargetSource = Literal["reference", "embeddings"]
+if TYPE_CHECKING:  # only an annotation: embeddings imports tessella.data
+    from tessella.embeddings import EmbeddingTable
+
+TargetSource = Literal["reference", "embeddings", "model"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class ImputationTask:
     embeddings: np.ndarray | None = None
     embedded: np.ndarray | None = None
     omitted: Omitted | None = None
+    target_sum: float | None = None
 
     @property
     def output_genes(self) -> list[str]:
@@ -125,6 +128,7 @@ def prepare_task(
     reference_is_counts: bool = True,
     embeddings: EmbeddingTable | None = None,
     keep_cells: bool = False,
+    target_sum: float | None = None,
 ) -> ImputationTask:
     """Build the task for one run from validated inputs.
 
@@ -135,12 +139,16 @@ def prepare_task(
         all), which is how the benchmark hides genes.
     target_source
         Where genes to impute come from when ``genes`` is None, and where they
-        must exist: the reference's genes or the embedding table's.
+        must exist: the reference's genes or the embedding table's; "model": the
+        ``genes`` a fitted model predicts, checked by the model.
     genes
         Genes to impute; measured genes among them are left out.
     keep_cells
         Keep spatial cells without counts in the views (the benchmark, which
         scores every cell against the truth of its fold).
+    target_sum
+        Total to scale spatial counts to (a fitted model's); default the median
+        cell total.
 
     Spatial cells without counts over the measured genes, measured genes never
     detected and reference cells without counts over the shared genes are left
@@ -149,10 +157,12 @@ def prepare_task(
     matrix = expression_matrix(spatial, layer, "spatial")
     measured = np.arange(spatial.n_vars) if measured is None else np.asarray(measured)
     all_measured = [str(g) for g in spatial.var_names[measured]]
-    source_genes = (
-        [str(g) for g in reference.var_names] if target_source == "reference"
-        else [str(g) for g in embeddings.genes]
-    )
+    if target_source == "model":
+        source_genes = list(genes or [])
+    elif target_source == "reference":
+        source_genes = [str(g) for g in reference.var_names]
+    else:
+        source_genes = [str(g) for g in embeddings.genes]
     targets = resolve_targets(all_measured, genes, source_genes, target_source)
     cell_sums, gene_sums = totals(matrix, measured)
     kept = np.arange(len(cell_sums)) if keep_cells else np.flatnonzero(cell_sums > 0)
@@ -163,10 +173,11 @@ def prepare_task(
             "cell: there is nothing to learn from.")
     omitted = Omitted(len(cell_sums), kept, all_measured, detected)
     measured_genes = [all_measured[i] for i in detected]
-    view, target_sum = normalized_view(matrix, measured[detected], spatial_is_counts)
+    view, target_sum = normalized_view(matrix, measured[detected], spatial_is_counts,
+                                       target_sum=target_sum)
     if kept.size < len(cell_sums):
         view = view.with_cells(kept)
-    task = ImputationTask(view, measured_genes, targets)
+    task = ImputationTask(view, measured_genes, targets, target_sum=target_sum)
     output = task.output_genes
     if reference is not None:
         ref_matrix = expression_matrix(reference, reference_layer, "reference")

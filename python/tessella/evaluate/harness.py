@@ -25,7 +25,7 @@ from tessella.data.validate import expression_matrix
 from tessella.evaluate.clustering import cluster_agreement, leiden_clusters
 from tessella.evaluate.metrics import METRICS, score_genes
 from tessella.inputs import Inputs
-from tessella.models.base import get_method
+from tessella.models.registry import get_method
 from tessella.runner import build_method, fit_predict, task_for
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Imputation methods, all behind the :class:`~tessella.models.base.Imputer` interface.
+"""Imputation methods, all behind the :class:`~tessella.models.interface.Imputer` interface.
 
 Importing this package registers every method by name.
 """
@@ -14,14 +14,9 @@ from tessella.models import (  # noqa: F401  (registers)
     ridge,
     spage,
 )
-from tessella.models.base import (
-    Imputer,
-    ImputerParams,
-    Prediction,
-    get_method,
-    register,
-    registered_methods,
-)
+from tessella.models.interface import Imputer, Prediction
+from tessella.models.registry import get_method, register, registered_methods
+from tessella.params import ImputerParams
 
 __all__ = ["Imputer", "ImputerParams", "Prediction", "get_method", "register",
            "registered_methods"]

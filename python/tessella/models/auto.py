@@ -62,22 +62,18 @@ from tessella.columns import pearson_columns, spearman_columns
 from tessella.data.normalize import sample_cells
 from tessella.data.task import ImputationTask
 from tessella.models.alignment import SCALES, fit_aligner
-from tessella.models.base import (
-    FittedImputer,
-    ImputerParams,
-    Prediction,
-    locate_fitted,
-    place_predictions,
-    register,
-)
+from tessella.models.fitted import FittedImputer
+from tessella.models.interface import Prediction
 from tessella.models.linear import (
     LinearMap,
     correlation_transfer,
     moments_of,
     reference_moments,
 )
-from tessella.models.params import bounded
+from tessella.models.placement import locate_fitted, place_predictions
+from tessella.models.registry import register
 from tessella.models.smoothing import similar_cells, smooth
+from tessella.params import ImputerParams, bounded
 
 logger = logging.getLogger(__name__)
 

@@ -56,7 +56,7 @@ Departures, and why:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -66,20 +66,13 @@ from torch.nn import functional
 
 from tessella.data.normal_scores import NormalScores, fit_normal_scores
 from tessella.data.task import ImputationTask
-from tessella.device import resolve_device
-from tessella.models.base import (
-    FittedGenes,
-    Imputer,
-    Prediction,
-    fitted_from_state,
-    fitted_to_state,
-    locate_fitted,
-    place_predictions,
-    register,
-)
-from tessella.models.params import bounded
+from tessella.errors import InputError
+from tessella.models.interface import Prediction
+from tessella.models.placement import FittedGenes, locate_fitted, place_predictions
+from tessella.models.registry import register
+from tessella.models.torch_imputer import TorchImputer
 from tessella.models.xca import XcaBlock, timestep_embedding
-from tessella.train import TrainParams, fit_module, predict_blocks, seeded
+from tessella.params import TrainParams, bounded
 
 #: Genes to impute from which the KL weight drops from 2.8 to 0.02 (paper).
 MANY_GENES = 500
@@ -153,16 +146,16 @@ class DiffusionParams(TrainParams):
         size = NetworkSize(**{key: value if getattr(self, key) is None else getattr(self, key)
                               for key, value in asdict(default).items()})
         if min(asdict(size).values()) < 1:
-            raise ValueError(f"network sizes must be positive, not {size}.")
+            raise InputError(f"network sizes must be positive, not {size}.")
         if size.width % 2 or size.width % size.heads:
-            raise ValueError(f"width ({size.width}) must be even and divisible by heads "
+            raise InputError(f"width ({size.width}) must be even and divisible by heads "
                              f"({size.heads}).")
         return size
 
     def check(self) -> None:
         """Refuse settings the sampler cannot run."""
         if self.sampling_steps > self.timesteps:
-            raise ValueError(f"parameter 'sampling_steps' must be between 1 and timesteps "
+            raise InputError(f"parameter 'sampling_steps' must be between 1 and timesteps "
                              f"({self.timesteps}), got {self.sampling_steps}.")
 
 
@@ -276,7 +269,7 @@ def ddim_sample(network: Denoiser, shared: torch.Tensor, noise: torch.Tensor,
 
 
 @register
-class DiffusionImputer(Imputer):
+class DiffusionImputer(TorchImputer):
     """Conditional DDPM on the reference, sampled with the spatial genes held fixed."""
 
     name = "diffusion"
@@ -287,13 +280,15 @@ class DiffusionImputer(Imputer):
     def __init__(self, params: DiffusionParams | None = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)
         self.params.check()
-        self.network: Denoiser | None = None
-        self.fitted: dict[str, Any] = {}
 
-    def fit(self, task: ImputationTask) -> DiffusionImputer:
+    def build_module(self) -> Denoiser:
+        known = self.fitted["known"]
+        return Denoiser(len(known), int(known.sum()), NetworkSize(**self.fitted["size"]))
+
+    def fit_torch(self, task: ImputationTask) -> None:
         if task.reference is None:
-            raise ValueError("diffusion needs a reference: pass reference=...")
-        device = resolve_device(self.params.device)
+            raise InputError("diffusion needs a reference: pass reference=...")
+        device = self.device
         shared = task.shared_in_reference
         predictable = task.in_reference
         known = np.isin(predictable, shared)
@@ -302,35 +297,32 @@ class DiffusionImputer(Imputer):
         reference_scores = fit_normal_scores(reference, seed)
         spatial_scores = fit_normal_scores(task.measured(shared), seed)
         reference = reference_scores.transform(reference)
-        size = self.params.network_size(device)
-        with seeded(seed):
-            self.network = Denoiser(len(predictable), len(shared), size)
-            if not known.all():
-                fit_module(self.network, self._loss(known, device), (reference,),
-                           replace(self.params, max_epochs=self.params.max_epochs
-                                   or EPOCHS[device.type]),
-                           description="diffusion")
-        self.network.to(device).eval()
         self.fitted = {
             "shared_genes": [task.output_genes[i] for i in shared],
             "output_genes": [task.output_genes[i] for i in predictable],
-            "known": known, "size": asdict(size),
+            "known": known, "size": asdict(self.params.network_size(device)),
             "reference_knots": reference_scores.knots, "spatial_knots": spatial_scores.knots,
             "scores": reference_scores.scores,
         }
-        return self
+        module = self.new_module()
+        if not known.all():
+            self.train_module(module, self._loss(known), (reference,), "diffusion",
+                              max_epochs=self.params.max_epochs or EPOCHS[device.type])
 
-    def _loss(self, known: np.ndarray, device: torch.device):
+    def _loss(self, known: np.ndarray):
         """The training loss on a batch of reference cells (normal scores)."""
-        known_t = torch.as_tensor(known, device=device)
-        shared_columns = torch.as_tensor(np.flatnonzero(known), device=device)
-        alpha_bar = cosine_schedule(self.params.timesteps).to(device)
+        known_cpu = torch.as_tensor(known)
+        shared_cpu = torch.as_tensor(np.flatnonzero(known))
+        alpha_bar_cpu = cosine_schedule(self.params.timesteps)
         kl_weight = self.params.kl_weight
         if kl_weight is None:
             kl_weight = 2.8 if (~known).sum() < MANY_GENES else 0.02
-        kl_factor = step_kl_weights(alpha_bar)
+        kl_factor_cpu = step_kl_weights(alpha_bar_cpu)
 
         def loss(network: Denoiser, x0: torch.Tensor) -> torch.Tensor:
+            device = x0.device
+            known_t, shared_columns = known_cpu.to(device), shared_cpu.to(device)
+            alpha_bar, kl_factor = alpha_bar_cpu.to(device), kl_factor_cpu.to(device)
             steps = torch.randint(0, len(alpha_bar), (len(x0),), device=x0.device)
             noise = torch.randn_like(x0)
             level = alpha_bar[steps].unsqueeze(1)
@@ -343,8 +335,7 @@ class DiffusionImputer(Imputer):
         return loss
 
     def predict(self, task: ImputationTask) -> Prediction:
-        if self.network is None:
-            raise RuntimeError("call fit() before predict().")
+        network = self.require_module()
         genes = locate_fitted(task, self.fitted["shared_genes"], self.fitted["output_genes"],
                               self.name)
         known = self.fitted["known"]
@@ -353,7 +344,7 @@ class DiffusionImputer(Imputer):
         if not targets.wanted.any():
             return Prediction(values=place_predictions(
                 task, targets, np.empty((task.spatial.n_obs, 0), np.float32), self.name))
-        device = next(self.network.parameters()).device
+        device = self.device
         spatial = NormalScores(self.fitted["spatial_knots"], self.fitted["scores"])
         reference = NormalScores(self.fitted["reference_knots"][:, ~known],
                                  self.fitted["scores"])
@@ -365,25 +356,15 @@ class DiffusionImputer(Imputer):
             shared = torch.as_tensor(spatial.transform(block.cpu().numpy()), device=device)
             noise = torch.as_tensor(antithetic_noise(self.params.seed, rows, samples,
                                                      n_targets), device=device)
-            x0 = ddim_sample(self.network, shared.repeat_interleave(samples, dim=0),
+            x0 = ddim_sample(network, shared.repeat_interleave(samples, dim=0),
                              noise.flatten(0, 1), known_t, alpha_bar,
                              self.params.sampling_steps)[:, ~known_t]
             values = reference.inverse(x0.cpu().numpy())
             return torch.from_numpy(values.reshape(len(rows), samples, -1).mean(axis=1))
 
         blocks = task.measured(genes.shared).blocks(max(1, SAMPLING_ROWS // samples))
-        predicted = predict_blocks(blocks, forward, task.spatial.n_obs, n_targets, device,
-                                   self.params.verbose, with_rows=True)
+        predicted = self.predict_in_blocks(blocks, forward, task.spatial.n_obs, n_targets,
+                                           with_rows=True)
         wanted = targets.wanted[~known]
         values = place_predictions(task, targets, predicted[:, wanted], self.name)
         return Prediction(values=values)
-
-    def state(self) -> dict[str, Any]:
-        return {"network": self.network.state_dict(), **fitted_to_state(self.fitted)}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.fitted = fitted_from_state(state)
-        known = self.fitted["known"]
-        self.network = Denoiser(len(known), int(known.sum()), NetworkSize(**self.fitted["size"]))
-        self.network.load_state_dict(state["network"])
-        self.network.to(resolve_device(self.params.device)).eval()

@@ -42,8 +42,7 @@ Departures, and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -52,29 +51,17 @@ from torch.nn import functional
 
 from tessella.data.normalize import column_moments, standardise
 from tessella.data.task import ImputationTask
-from tessella.device import resolve_device
+from tessella.errors import InputError
 from tessella.models import reliability
-from tessella.models.base import (
-    Imputer,
-    Prediction,
-    fitted_from_state,
-    fitted_to_state,
-    locate_fitted,
-    place_predictions,
-    register,
-)
 from tessella.models.gene_graph import gene_similarity, sparsify
-from tessella.models.knn import principal_axes
-from tessella.models.params import bounded
+from tessella.models.interface import Prediction
+from tessella.models.pca import principal_axes
+from tessella.models.placement import locate_fitted, place_predictions
+from tessella.models.registry import register
 from tessella.models.sage import GeneSage, imputation_loss
-from tessella.neighbors import (
-    block_size_for,
-    nearest,
-    neighbour_weights,
-    unit_rows,
-    weight_matrix,
-)
-from tessella.train import TrainParams, fit_module, predict_blocks, seeded
+from tessella.models.torch_imputer import TorchImputer
+from tessella.neighbors import block_size_for, neighbour_mean, neighbour_weights, unit_rows
+from tessella.params import TrainParams, bounded
 
 #: Spatial cells from which the small-data default k = 50 changes to 20.
 LARGE_DATA = 10_000
@@ -149,14 +136,28 @@ def masked_reconstruction(module: Autoencoder, x: torch.Tensor, *target: torch.T
     return loss + functional.mse_loss(restored, target[0]) if target else loss
 
 
-class GraphState:
-    """Everything a fitted ``graph`` model predicts from (tensors on one device)."""
+class GraphNetwork(nn.Module):
+    """The autoencoder, the GNN and what they predict from: the reference values,
+    each gene's reference mean and spread, the gene graph's edges and the
+    reference cells' points in the latent space (buffers, saved with the weights)."""
 
-    def __init__(self, autoencoder: Autoencoder, gnn: GeneSage, adjacency: torch.Tensor,
-                 reference: torch.Tensor, static: torch.Tensor) -> None:
-        self.autoencoder, self.gnn = autoencoder, gnn
-        self.adjacency, self.reference, self.static = adjacency, reference, static
-        self.reference_points: torch.Tensor | None = None
+    def __init__(self, n_shared: int, n_genes: int, n_reference: int, n_edges: int, k: int,
+                 params: GraphParams) -> None:
+        super().__init__()
+        self.autoencoder = Autoencoder(n_shared, params.latent)
+        self.gnn = GeneSage(k + 3, params.hidden)
+        self.register_buffer("reference", torch.zeros(n_reference, n_genes))
+        self.register_buffer("static", torch.zeros(1, n_genes, 2))
+        self.register_buffer("edges", torch.zeros(2, n_edges, dtype=torch.long))
+        self.register_buffer("edge_weights", torch.zeros(n_edges))
+        self.register_buffer("reference_points", torch.zeros(n_reference, n_shared))
+
+    @property
+    def adjacency(self) -> torch.Tensor:
+        """The gene graph as a sparse (genes x genes) matrix of row-normalised weights."""
+        n = self.reference.shape[1]
+        return torch.sparse_coo_tensor(self.edges, self.edge_weights, (n, n),
+                                       is_coalesced=True, check_invariants=False)
 
     def embed_reference(self, reference_shared: torch.Tensor) -> None:
         with torch.no_grad():
@@ -164,13 +165,13 @@ class GraphState:
                                                          dim=1)
 
     def neighbours(self, standardised: torch.Tensor, k: int):
-        """Indices and weights of each cell's k nearest reference cells."""
+        """Indices and weights of each cell's k nearest reference cells (cosine between
+        the cells' reconstructions)."""
         with torch.no_grad():
             points = functional.normalize(self.autoencoder(standardised), dim=1)
             similarity, index = torch.topk(points @ self.reference_points.T,
                                            min(k, len(self.reference_points)), dim=1)
-        shifted = similarity - similarity.min(dim=1, keepdim=True).values + 1e-3
-        return index, shifted / shifted.sum(dim=1, keepdim=True)
+        return index, neighbour_weights(similarity)
 
     def features(self, index: torch.Tensor, weights: torch.Tensor):
         """Node features (B x G x (k + 3)) and the weighted neighbour mean (B x G)."""
@@ -181,7 +182,7 @@ class GraphState:
 
 
 @register
-class GraphImputer(Imputer):
+class GraphImputer(TorchImputer):
     """Autoencoder neighbours + GraphSAGE over a gene graph, with reliability."""
 
     name = "graph"
@@ -190,20 +191,20 @@ class GraphImputer(Imputer):
     params_class = GraphParams
     requires_reference = True
 
-    def __init__(self, params: GraphParams | None = None, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
-        self.model: GraphState | None = None
-        self.fitted: dict[str, Any] = {}
+    def build_module(self) -> GraphNetwork:
+        fitted = self.fitted
+        return GraphNetwork(len(fitted["shared_genes"]), len(fitted["output_genes"]),
+                            fitted["n_reference"], fitted["n_edges"], fitted["k"], self.params)
 
     def _k(self, n_cells: int) -> int:
         if "k" in self.fitted:
             return self.fitted["k"]
         return self.params.k or (50 if n_cells < LARGE_DATA else 20)
 
-    def fit(self, task: ImputationTask) -> GraphImputer:
+    def fit_torch(self, task: ImputationTask) -> None:
         if task.reference is None:
-            raise ValueError("graph needs a reference: pass reference=...")
-        device = resolve_device(self.params.device)
+            raise InputError("graph needs a reference: pass reference=...")
+        device = self.device
         shared = task.shared_in_reference
         predictable = task.in_reference
         shared_columns = np.searchsorted(predictable, shared)
@@ -221,41 +222,40 @@ class GraphImputer(Imputer):
                 self.note(f"parameter 'k' = {k} is more than the reference cells "
                           f"({len(reference)}); using {len(reference)}.")
             k = len(reference)
-        self.fitted["k"] = k
-        static = np.column_stack([reference.mean(axis=0), reference.std(axis=0)])
-        with seeded(self.params.seed):
-            self.model = GraphState(
-                Autoencoder(len(shared), self.params.latent).to(device),
-                GeneSage(k + 3, self.params.hidden).to(device),
-                sparsify(similarity, self.params.graph_edges).to(device),
-                torch.as_tensor(reference, device=device),
-                torch.as_tensor(static, dtype=torch.float32, device=device).unsqueeze(0))
-            self._train_rounds(spatial, spatial_z, reference_z, shared_columns, k, device)
-            self.model.embed_reference(torch.as_tensor(reference_z, device=device))
+        adjacency = sparsify(similarity, self.params.graph_edges)
         self.fitted.update({
+            "k": k,
             "shared_genes": [task.output_genes[i] for i in shared],
             "output_genes": [task.output_genes[i] for i in predictable],
+            "n_reference": len(reference), "n_edges": int(adjacency.values().numel()),
             "n_cells": len(spatial),
             "spatial_mean": spatial_mean.astype(np.float32),
             "spatial_std": spatial_std.astype(np.float32),
         })
+        network = self.new_module()
+        network.edges, network.edge_weights = (adjacency.indices().to(device),
+                                               adjacency.values().to(device))
+        network.reference = torch.as_tensor(reference, device=device)
+        static = np.column_stack([reference.mean(axis=0), reference.std(axis=0)])
+        network.static = torch.as_tensor(static, dtype=torch.float32, device=device)[None]
+        self._train_rounds(spatial, spatial_z, reference_z, shared_columns, k, device)
+        network.embed_reference(torch.as_tensor(reference_z, device=device))
         targets = predictable >= task.n_measured
         self.fitted["reliability"] = np.full(len(predictable), np.nan)
         self.fitted["reliability"][targets] = self._reliability(
             spatial, spatial_z, reference, reference_z, shared_columns, similarity)[targets]
-        return self
 
     def _train_rounds(self, spatial, spatial_z, reference_z, shared_columns, k, device):
-        state = self.model
+        state = self.module
         weight = self.params.cosine_weight
-        ae_params = replace(self.params, max_epochs=self.params.ae_epochs)
         halves = np.array_split(np.random.default_rng(self.params.seed).permutation(
             len(shared_columns)), 2)
         size = min(len(h) for h in halves)
         target = ()
         for round_ in range(self.params.rounds):
-            fit_module(state.autoencoder, masked_reconstruction, (spatial_z, *target),
-                       ae_params, description="autoencoder")
+            self.train_module(state.autoencoder, masked_reconstruction, (spatial_z, *target),
+                              f"autoencoder, round {round_ + 1}",
+                              max_epochs=self.params.ae_epochs)
             data = [self._half_examples(spatial, spatial_z, reference_z, shared_columns,
                                         half[:size], group, k, device)
                     for group, half in enumerate(halves)]
@@ -266,8 +266,7 @@ class GraphImputer(Imputer):
                 return imputation_loss(predicted, truth, weight, groups)
 
             examples = tuple(torch.cat(parts) for parts in zip(*data))
-            fit_module(state.gnn, gnn_loss, examples, self.params,
-                       description=f"gene graph, round {round_ + 1}")
+            self.train_module(state.gnn, gnn_loss, examples, f"gene graph, round {round_ + 1}")
             if round_ + 1 < self.params.rounds:
                 index, weights = self._all_neighbours(spatial_z, reference_z, k, device)
                 predicted = self._predict_gnn(index, weights)[:, shared_columns]
@@ -288,14 +287,14 @@ class GraphImputer(Imputer):
     def _all_neighbours(self, spatial_z: np.ndarray, reference_z: np.ndarray, k: int,
                         device: torch.device):
         """Neighbours of every spatial cell (reference embedded with the same genes)."""
-        self.model.embed_reference(torch.as_tensor(reference_z, device=device))
-        step = block_size_for(len(self.model.reference), 4096)
-        parts = [self.model.neighbours(torch.as_tensor(spatial_z[i:i + step], device=device), k)
+        self.module.embed_reference(torch.as_tensor(reference_z, device=device))
+        step = block_size_for(len(self.module.reference), 4096)
+        parts = [self.module.neighbours(torch.as_tensor(spatial_z[i:i + step], device=device), k)
                  for i in range(0, len(spatial_z), step)]
         return (torch.cat([p[0] for p in parts]).cpu(), torch.cat([p[1] for p in parts]).cpu())
 
     def _predict_gnn(self, index: torch.Tensor, weights: torch.Tensor) -> np.ndarray:
-        state, out = self.model, []
+        state, out = self.module, []
         device = state.reference.device
         with torch.no_grad():
             for i in range(0, len(index), self.params.batch_size):
@@ -329,22 +328,19 @@ class GraphImputer(Imputer):
             model, reliability.gene_features(reference, mean, graph))
 
     def _proxy_mean(self, spatial_z, reference_z, reference) -> np.ndarray:
+        """The knn imputation (shared PCA, cosine neighbours) the reliability model
+        learns from."""
         axes = principal_axes(reference_z, max(1, min(30, reference_z.shape[1] - 1)))
-        points = unit_rows(reference_z @ axes)
-        index, similarity = nearest(unit_rows(spatial_z @ axes), points,
-                                    self._k(self.fitted.get("n_cells", len(spatial_z))))
-        return weight_matrix(index, neighbour_weights(similarity), len(points)) @ reference
+        return neighbour_mean(unit_rows(spatial_z @ axes), unit_rows(reference_z @ axes),
+                              reference, self._k(self.fitted.get("n_cells", len(spatial_z))))
 
     def predict(self, task: ImputationTask) -> Prediction:
-        if self.model is None:
-            raise RuntimeError("call fit() before predict().")
+        state = self.require_module()
         genes = locate_fitted(task, self.fitted["shared_genes"], self.fitted["output_genes"],
                               self.name)
         query = task.measured(genes.shared)
         mean, std = self.fitted["spatial_mean"], self.fitted["spatial_std"]
-        state, k = self.model, self._k(self.fitted["n_cells"])
-        alpha = self.params.alpha
-        device = state.reference.device
+        k, alpha, device = self._k(self.fitted["n_cells"]), self.params.alpha, self.device
         mean_t, std_t = (torch.as_tensor(v, device=device) for v in (mean, std))
 
         def forward(block: torch.Tensor) -> torch.Tensor:
@@ -357,39 +353,13 @@ class GraphImputer(Imputer):
         blocks = query.blocks(min(self.params.batch_size * 4,
                                   block_size_for(len(state.reference), 4096)))
         n_out = len(self.fitted["output_genes"])
-        both = predict_blocks(blocks, forward, task.spatial.n_obs,
-                              n_out + state.autoencoder.encoder.out_features, device,
-                              self.params.verbose)
+        both = self.predict_in_blocks(blocks, forward, task.spatial.n_obs,
+                                      n_out + state.autoencoder.encoder.out_features)
         values = place_predictions(task, genes, both[:, :n_out][:, genes.wanted], self.name)
         scores = np.full(len(task.output_genes), np.nan)
         scores[genes.columns[genes.wanted]] = self.fitted["reliability"][genes.wanted]
         return Prediction(values=values, reliability=scores,
                           latent=np.ascontiguousarray(both[:, n_out:]))
-
-
-    def state(self) -> dict[str, Any]:
-        adjacency = self.model.adjacency.cpu().coalesce()
-        return {"autoencoder": self.model.autoencoder.state_dict(),
-                "gnn": self.model.gnn.state_dict(),
-                "adjacency_indices": adjacency.indices(), "adjacency_values": adjacency.values(),
-                "reference": self.model.reference.cpu(), "static": self.model.static.cpu(),
-                "reference_points": self.model.reference_points.cpu(),
-                **fitted_to_state(self.fitted)}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        device = resolve_device(self.params.device)
-        n_shared, n_genes = len(state["plain"]["shared_genes"]), state["reference"].shape[1]
-        autoencoder = Autoencoder(n_shared, self.params.latent)
-        autoencoder.load_state_dict(state["autoencoder"])
-        gnn = GeneSage(state["gnn"]["self1.weight"].shape[1], self.params.hidden)
-        gnn.load_state_dict(state["gnn"])
-        adjacency = torch.sparse_coo_tensor(state["adjacency_indices"],
-                                            state["adjacency_values"], (n_genes, n_genes),
-                                            check_invariants=True).coalesce()
-        self.model = GraphState(autoencoder.to(device), gnn.to(device), adjacency.to(device),
-                                state["reference"].to(device), state["static"].to(device))
-        self.model.reference_points = state["reference_points"].to(device)
-        self.fitted = fitted_from_state(state)
 
 
 def standardise_like(values: np.ndarray, reference: np.ndarray) -> np.ndarray:

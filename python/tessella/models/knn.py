@@ -16,22 +16,13 @@ import numpy as np
 
 from tessella.data.normalize import standardise
 from tessella.data.task import ImputationTask
-from tessella.models.base import (
-    FittedImputer,
-    ImputerParams,
-    Prediction,
-    locate_fitted,
-    place_predictions,
-    register,
-)
-from tessella.models.params import bounded
-from tessella.neighbors import (
-    block_size_for,
-    nearest,
-    neighbour_weights,
-    unit_rows,
-    weight_matrix,
-)
+from tessella.models.fitted import FittedImputer
+from tessella.models.interface import Prediction
+from tessella.models.pca import principal_axes
+from tessella.models.placement import locate_fitted, place_predictions
+from tessella.models.registry import register
+from tessella.neighbors import block_size_for, neighbour_mean, neighbour_weights, unit_rows
+from tessella.params import ImputerParams, bounded
 
 
 @dataclass
@@ -53,12 +44,6 @@ class KnnParams(ImputerParams):
     k: int = bounded(50, low=1)
     n_components: int = bounded(30, low=1)
     block_size: int = bounded(4096, low=1)
-
-
-def principal_axes(data: np.ndarray, n_components: int) -> np.ndarray:
-    """Top right-singular vectors of centred ``data`` (genes x components)."""
-    _, _, vt = np.linalg.svd(data - data.mean(axis=0), full_matrices=False)
-    return vt[:n_components].T.astype(np.float32)
 
 
 @register
@@ -114,9 +99,8 @@ class KnnImputer(FittedImputer):
         for start, stop, block in query.blocks(block_size_for(n_reference,
                                                               self.params.block_size)):
             latent[start:stop] = ((block - mean) / std) @ self.fitted["axes"]
-            index, similarity = nearest(unit_rows(latent[start:stop]),
-                                        self.fitted["reference_points"], k)
-            weights = weight_matrix(index, self.weigh(similarity), n_reference)
-            predicted[start:stop] = weights @ reference_values
+            predicted[start:stop] = neighbour_mean(
+                unit_rows(latent[start:stop]), self.fitted["reference_points"],
+                reference_values, k, self.weigh)
         return Prediction(values=place_predictions(task, genes, predicted, self.name),
                           latent=latent)

@@ -8,7 +8,9 @@ import numpy as np
 import torch
 
 from tessella.data.task import ImputationTask
-from tessella.models.base import Imputer, Prediction, locate_fitted, place_predictions, register
+from tessella.models.interface import Imputer, Prediction
+from tessella.models.placement import locate_fitted, place_predictions
+from tessella.models.registry import register
 
 
 @register

@@ -32,7 +32,9 @@ Departures from the paper, and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -40,14 +42,17 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from tessella.data.genes import describe_missing, gene_key
+from tessella.data.genes import describe_missing, gene_key, match_genes
 from tessella.data.task import ImputationTask
-from tessella.device import resolve_device
-from tessella.models.base import Imputer, Prediction, keep_measured, register
+from tessella.errors import InputError
+from tessella.models.interface import Imputer, Prediction
 from tessella.models.layers import OUTPUTS, mlp, output_activation
-from tessella.models.params import bounded
+from tessella.models.placement import keep_measured
+from tessella.models.registry import register
+from tessella.models.torch_imputer import TorchImputer
 from tessella.neighbors import unit_rows
-from tessella.train import TrainParams, fit_module, predict_blocks, seeded
+from tessella.params import TrainParams, bounded
+from tessella.train import split_cells
 
 CORRUPTIONS = ("none", "poisson")
 
@@ -115,104 +120,196 @@ def corrupt(x: torch.Tensor, mask_rate: float) -> torch.Tensor:
     return torch.clamp((x - removed) * keep, min=0.0)
 
 
+def masked_mse(predicted: torch.Tensor, target: torch.Tensor,
+               observed: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared error over the observed entries (all entries without a mask)."""
+    if observed is None:
+        return functional.mse_loss(predicted, target)
+    return ((predicted - target).square() * observed).sum() / observed.sum().clamp(min=1.0)
+
+
 @register
-class RefineImputer(Imputer):
-    """Reference-free denoising and imputation from gene embeddings."""
+class RefineImputer(TorchImputer):
+    """Reference-free denoising and imputation from gene embeddings.
+
+    The cell encoder reads the model's *input genes* (the measured genes of the
+    slide it was fitted on, or the union of the slides it was pretrained on,
+    see :func:`tessella.pretrain`); a slide that lacks some of them reads 0
+    there, and they are left out of its loss. The gene encoder was trained on
+    the *trained genes*, the input genes that have an embedding.
+    """
 
     name = "refine"
     summary = "reference-free refinement with gene embeddings (spRefine style)"
     params_class = RefineParams
     requires_embeddings = True
 
-    def __init__(self, params: RefineParams | None = None, **overrides: Any) -> None:
-        super().__init__(params, **overrides)
-        self.network: RefineNetwork | None = None
-        self.measured_genes: list[str] = []
-        self.trained_genes: np.ndarray | None = None
+    def build_module(self) -> RefineNetwork:
+        return RefineNetwork(len(self.fitted["input_genes"]), int(self.fitted["embedding_dim"]),
+                             self.params)
 
     def _check_task(self, task: ImputationTask) -> None:
         if task.embeddings is None:
-            raise ValueError("refine needs gene embeddings; pass embeddings=...")
+            raise InputError("refine needs gene embeddings; pass embeddings=...")
         has_vector = task.embedded[task.n_measured:]
         missing = [g for g, ok in zip(task.target_genes, has_vector) if not ok]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"{len(missing)} gene(s) to impute have no embedding: {describe_missing(missing)}."
             )
         if not task.embedded[: task.n_measured].any():
-            raise ValueError(
+            raise InputError(
                 "none of the measured genes has an embedding, so refine has nothing to learn "
                 "from; check that the table uses the same gene names as the data."
             )
 
-    def _loss(self, genes: torch.Tensor, trained: torch.Tensor):
+    def _loss(self, trained: np.ndarray):
         mask_rate, corrupted = self.params.mask_rate, self.params.corruption == "poisson"
+        vectors = torch.from_numpy(self.fitted["trained_vectors"])
+        columns = torch.as_tensor(trained)
 
-        def loss(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        def loss(module: nn.Module, x: torch.Tensor,
+                 observed: torch.Tensor | None = None) -> torch.Tensor:
             inputs = corrupt(x, mask_rate) if corrupted and module.training else x
-            return functional.mse_loss(module(inputs, genes), x[:, trained])
+            predicted = module(inputs, vectors.to(x.device))
+            mask = None if observed is None else observed[:, columns.to(x.device)]
+            return masked_mse(predicted, x[:, columns.to(x.device)], mask)
 
         return loss
 
-    def fit(self, task: ImputationTask) -> RefineImputer:
+    def fit_torch(self, task: ImputationTask) -> None:
         self._check_task(task)
-        device = resolve_device(self.params.device)
         trained = np.flatnonzero(task.embedded[: task.n_measured])
-        genes = torch.from_numpy(unit_vectors(task.embeddings[trained])).to(device)
-        with seeded(self.params.seed):
-            self.network = RefineNetwork(task.n_measured, genes.shape[1], self.params)
-            loss = self._loss(genes, torch.as_tensor(trained, device=device))
-            fit_module(self.network, loss, (task.spatial.to_array(),), self.params,
-                       description="refine")
-        self.measured_genes = list(task.measured_genes)
-        self.trained_genes = trained
-        return self
+        self.fitted = {"input_genes": list(task.measured_genes),
+                       "trained_genes": [task.measured_genes[i] for i in trained],
+                       "trained_vectors": unit_vectors(task.embeddings[trained]),
+                       "embedding_dim": int(task.embeddings.shape[1])}
+        self.train_module(self.new_module(), self._loss(trained), (task.spatial.to_array(),),
+                          "refine")
+
+    def pretrain(self, tasks: Sequence[ImputationTask]) -> RefineImputer:
+        """Fit on several slides at once (see :func:`tessella.pretrain`): the input
+        genes are the union of their measured genes; a share ``val_fraction`` of
+        each slide's cells is held out for validation."""
+        for task in tasks:
+            self._check_task(task)
+        genes, vectors = _union_genes(tasks)
+        trained = np.flatnonzero([vector is not None for vector in vectors])
+        self.fitted = {"input_genes": genes, "trained_genes": [genes[i] for i in trained],
+                       "trained_vectors": unit_vectors(np.stack([vectors[i] for i in trained])),
+                       "embedding_dim": int(tasks[0].embeddings.shape[1])}
+        parts = [self._input_matrix(task) for task in tasks]
+        data = tuple(np.concatenate(columns) for columns in zip(*parts))
+        starts = np.cumsum([0] + [len(inputs) for inputs, _ in parts])
+        halves = [split_cells(len(inputs), self.params.val_fraction, self.params.seed)
+                  for inputs, _ in parts]
+        split = tuple(np.concatenate([rows + start for rows, start in zip(side, starts)])
+                      for side in zip(*halves))
+        self.history_ = {}
+        return self.seeded_training(lambda: self.train_module(
+            self.new_module(), self._loss(trained), data, "pretraining", split=split))
+
+    def fine_tune(self, task: ImputationTask) -> RefineImputer:
+        """Train the fitted model further on ``task``'s slide; input genes the slide
+        does not measure read 0 and are left out of the loss."""
+        self._check_task(task)
+        module = self.require_module()
+        trained = match_genes(self.fitted["trained_genes"], self.fitted["input_genes"])
+        return self.seeded_training(lambda: self.train_module(
+            module, self._loss(trained), self._input_matrix(task), "fine-tuning"))
+
+    def _input_columns(self, task: ImputationTask) -> tuple[np.ndarray, np.ndarray]:
+        """For each input gene, its position among the task's measured genes (-1 where
+        not measured), and whether it is measured."""
+        columns = match_genes(self.fitted["input_genes"], task.measured_genes)
+        found = columns >= 0
+        if not found.any():
+            raise InputError("the data measures none of the genes the refine model was fit on.")
+        return columns, found
+
+    def _input_matrix(self, task: ImputationTask) -> tuple[np.ndarray, np.ndarray]:
+        """The task's cells over the input genes (0 where not measured), and the mask
+        of measured entries (cells x input genes, float32)."""
+        columns, found = self._input_columns(task)
+        inputs = np.zeros((task.spatial.n_obs, len(columns)), dtype=np.float32)
+        inputs[:, found] = task.measured(columns[found]).to_array()
+        return inputs, np.broadcast_to(found.astype(np.float32), inputs.shape).copy()
 
     def predict(self, task: ImputationTask) -> Prediction:
-        if self.network is None:
-            raise RuntimeError("call fit() before predict().")
+        network = self.require_module()
         self._check_task(task)
-        if [gene_key(g) for g in task.measured_genes] != [gene_key(g) for g in
-                                                            self.measured_genes]:
-            raise ValueError("the data's measured genes differ from those the model was fit on.")
-        device = resolve_device(self.params.device)
-        network = self.network.to(device).eval()
+        device = self.device
+        columns, found = self._input_columns(task)
+        own = match_genes(task.output_genes, self.fitted["trained_genes"]) >= 0
+        own[task.n_measured:] = False  # genes to impute come from their neighbours in gene space
+        smoothed = task.embedded & ~own
         with torch.no_grad():
             gene_latent = network.gene_encoder(
                 torch.from_numpy(unit_vectors(task.embeddings)).to(device))
-            smoothing = torch.from_numpy(self._target_weights(task)).to(device)
-            gene_latent[task.n_measured:] = smoothing @ gene_latent[self.trained_genes]
+            trained_latent = network.gene_encoder(
+                torch.from_numpy(self.fitted["trained_vectors"]).to(device))
+            weights = torch.from_numpy(self._kernel_weights(task.embeddings[smoothed]))
+            gene_latent[torch.as_tensor(smoothed)] = weights.to(device) @ trained_latent
+        measured = task.measured(columns[found])
 
         def forward(cells: torch.Tensor) -> torch.Tensor:
-            cell_latent = network.cell_encoder(cells)
+            inputs = torch.zeros(len(cells), len(found), device=device)
+            inputs[:, torch.as_tensor(found, device=device)] = cells
+            cell_latent = network.cell_encoder(inputs)
             return torch.cat([network.activation(cell_latent @ gene_latent.T), cell_latent], 1)
 
         n_out = len(task.output_genes)
-        both = predict_blocks(task.spatial.blocks(self.params.batch_size), forward,
-                              task.spatial.n_obs, n_out + self.params.latent, device,
-                              self.params.verbose)
+        both = self.predict_in_blocks(measured.blocks(self.params.batch_size), forward,
+                                      task.spatial.n_obs, n_out + self.params.latent)
         values, latent = both[:, :n_out], both[:, n_out:]
         keep_measured(values, task, np.flatnonzero(~task.embedded[: task.n_measured]))
         return Prediction(values=np.ascontiguousarray(values),
                           latent=np.ascontiguousarray(latent))
 
-    def _target_weights(self, task: ImputationTask) -> np.ndarray:
-        """Kernel weights (targets x trained genes): positive cosine similarity of
-        centred embeddings, normalised per target (uniform when none is positive)."""
-        vectors = unit_vectors(task.embeddings)
-        similarity = vectors[task.n_measured:] @ vectors[self.trained_genes].T
+    def _kernel_weights(self, vectors: np.ndarray) -> np.ndarray:
+        """Kernel weights (genes x trained genes): positive cosine similarity of
+        centred embeddings, normalised per gene (uniform when none is positive)."""
+        similarity = unit_vectors(vectors) @ self.fitted["trained_vectors"].T
         weights = np.maximum(similarity, 0.0) ** self.params.kernel_power
         totals = weights.sum(axis=1, keepdims=True)
         uniform = np.full_like(weights, 1.0 / max(weights.shape[1], 1))
         return np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0), uniform)
 
-    def state(self) -> dict[str, Any]:
-        return {"network": self.network.state_dict(), "measured_genes": self.measured_genes,
-                "trained_genes": torch.as_tensor(self.trained_genes),
-                "embedding_dim": int(self.network.gene_encoder[0].in_features)}
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.measured_genes = list(state["measured_genes"])
-        self.trained_genes = state["trained_genes"].numpy()
-        self.network = RefineNetwork(len(self.measured_genes), state["embedding_dim"], self.params)
-        self.network.load_state_dict(state["network"])
+def _union_genes(tasks: Sequence[ImputationTask]) -> tuple[list[str], list[np.ndarray | None]]:
+    """The measured genes of all tasks (first spelling kept, in order of appearance)
+    and each one's centred embedding vector (None without one)."""
+    genes: list[str] = []
+    vectors: list[np.ndarray | None] = []
+    seen: dict[str, int] = {}
+    for task in tasks:
+        for position, gene in enumerate(task.measured_genes):
+            index = seen.setdefault(gene_key(gene), len(genes))
+            if index == len(genes):
+                genes.append(gene)
+                vectors.append(None)
+            if vectors[index] is None and task.embedded[position]:
+                vectors[index] = task.embeddings[position]
+    return genes, vectors
+
+
+#: Parameters a fine-tuning run may change; the others set the network's shape.
+TUNABLE = {item.name for item in fields(TrainParams)} | {"kernel_power", "corruption",
+                                                          "mask_rate"}
+
+
+def fine_tuning_copy(model: Imputer, options: dict[str, Any]) -> RefineImputer:
+    """A copy of a fitted refine ``model`` to fine-tune, with training ``options``
+    replaced; the model passed in is left as it is."""
+    if not isinstance(model, RefineImputer):
+        raise InputError(f"model = must be a refine model, not a {model.name!r} model.")
+    fixed = sorted(name for name, value in options.items()
+                   if name not in TUNABLE and value != getattr(model.params, name, value))
+    if fixed:
+        raise InputError(f"parameter(s) {', '.join(fixed)} set the shape of the pretrained "
+                         "network and cannot change when fine-tuning.")
+    tuned = RefineImputer(model.params, **options)
+    tuned.fitted = copy.deepcopy(model.fitted)
+    tuned.module = copy.deepcopy(model.require_module()).to(tuned.device)
+    tuned.history_ = copy.deepcopy(model.history_)
+    return tuned

@@ -19,16 +19,12 @@ import numpy as np
 
 from tessella.data.normal_scores import NormalScores, fit_normal_scores
 from tessella.data.task import ImputationTask
-from tessella.models.base import (
-    FittedImputer,
-    ImputerParams,
-    Prediction,
-    locate_fitted,
-    place_predictions,
-    register,
-)
+from tessella.models.fitted import FittedImputer
+from tessella.models.interface import Prediction
 from tessella.models.linear import reference_moments, ridge_coefficients
-from tessella.models.params import bounded
+from tessella.models.placement import locate_fitted, place_predictions
+from tessella.models.registry import register
+from tessella.params import ImputerParams, bounded
 
 
 @dataclass

@@ -21,9 +21,9 @@ import numpy as np
 
 from tessella.data.normalize import standardise
 from tessella.data.task import ImputationTask
-from tessella.models.base import register
 from tessella.models.knn import KnnImputer, KnnParams, principal_axes
-from tessella.models.params import bounded
+from tessella.models.registry import register
+from tessella.params import bounded
 
 
 @dataclass

@@ -25,13 +25,9 @@ import numpy as np
 import torch
 
 from tessella.data.task import ImputationTask
-from tessella.models.base import (
-    FittedGenes,
-    Imputer,
-    ImputerParams,
-    Prediction,
-    place_predictions,
-)
+from tessella.models.interface import Imputer, Prediction
+from tessella.models.placement import FittedGenes, place_predictions
+from tessella.params import ImputerParams
 
 #: How to install every peer (the ``peers`` extra of tessella).
 PEERS_INSTALL = "pip install 'tessella[peers]'"

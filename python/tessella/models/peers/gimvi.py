@@ -28,8 +28,9 @@ from tessella.data.matrix import read_block
 from tessella.data.normalize import NormalizedView, cell_totals
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
-from tessella.models.base import ImputerParams, register
 from tessella.models.peers.common import PeerGenes, PeerImputer, gene_ids, import_peer
+from tessella.models.registry import register
+from tessella.params import ImputerParams
 
 
 @dataclass

@@ -41,7 +41,6 @@ import torch
 
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
-from tessella.models.base import ImputerParams, register
 from tessella.models.peers.common import (
     PeerGenes,
     PeerImputer,
@@ -49,6 +48,8 @@ from tessella.models.peers.common import (
     import_peer,
     patched,
 )
+from tessella.models.registry import register
+from tessella.params import ImputerParams
 
 
 @dataclass

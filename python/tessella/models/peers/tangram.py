@@ -26,8 +26,9 @@ import pandas as pd
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
 from tessella.evaluate.clustering import leiden_clusters
-from tessella.models.base import ImputerParams, register
 from tessella.models.peers.common import PeerGenes, PeerImputer, gene_ids
+from tessella.models.registry import register
+from tessella.params import ImputerParams
 
 MODES = ("clusters", "cells")
 

@@ -1,4 +1,5 @@
-"""Declared ranges and meanings of hyper-parameters.
+"""Hyper-parameters: the options every method takes, the training options of the
+torch methods, and their declared ranges and meanings.
 
 A method's parameters are a dataclass; each field that has limits is declared
 with :func:`bounded`, which keeps the allowed range in the field's metadata::
@@ -15,7 +16,8 @@ Limits that depend on the data (``k`` against the number of reference cells)
 are the method's to check in ``fit``. A subclass that redeclares a field only
 to change its default keeps the base's range.
 
-This module imports nothing from tessella, so every model can use it.
+This module imports nothing from tessella, so models, training and the API can
+all use it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Any, get_args
+
+from tessella.errors import InputError
 
 #: Key of the :class:`Range` in a field's metadata.
 RANGE_KEY = "tessella_range"
@@ -100,7 +104,7 @@ def check_ranges(params: Any) -> None:
 
     Raises
     ------
-    ValueError
+    InputError
         "parameter 'k' must be >= 1, got 0".
     """
     ranges = declared_ranges(type(params))
@@ -108,7 +112,7 @@ def check_ranges(params: Any) -> None:
         limits = ranges.get(item.name)
         value = getattr(params, item.name)
         if limits is not None and not limits.admits(value):
-            raise ValueError(
+            raise InputError(
                 f"parameter {item.name!r} must be {limits.describe()}, got {value!r}."
             )
 
@@ -171,3 +175,99 @@ def describe_params(params_class: type) -> list[dict[str, Any]]:
         rows.append({"parameter": item.name, "type": kind, "default": default,
                      "range": allowed, "meaning": meanings.get(item.name, "")})
     return rows
+
+
+def coerce_param(name: str, value: Any, kind: Any) -> Any:
+    """Check a hyper-parameter against its declared type (int, float, bool or str);
+    whole floats become ints, ints become floats and numbers become strings where a
+    string is declared (``precision=32`` from the command line); anything else is an
+    error. ``None`` is accepted where the type allows it (``int | None``)."""
+    options = [k for k in get_args(kind) if k is not type(None)]
+    if len(options) == 1 and type(None) in get_args(kind):
+        return None if value is None else coerce_param(name, value, options[0])
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if kind in (int, float, bool, str) and not (
+        isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    ):
+        raise InputError(
+            f"parameter {name!r} must be {kind.__name__}, not {type(value).__name__} "
+            f"({value!r})."
+        )
+    return value
+
+
+@dataclass
+class ImputerParams:
+    """Options every method takes.
+
+    Attributes
+    ----------
+    seed
+        Seed for every random choice; the same seed gives the same result.
+    device
+        "auto" (CUDA when available, else CPU), "cpu" or "cuda".
+    verbose
+        Show progress bars and log progress.
+    """
+
+    seed: int = bounded(0, low=0)
+    device: str = "auto"
+    verbose: bool = True
+
+
+#: Training precisions: float32, or bfloat16 autocast (CUDA only).
+PRECISIONS = ("32", "bf16")
+#: Smallest learning rate accepted (the range is inclusive; a rate must be positive).
+MIN_LR = 1e-8
+
+
+@dataclass
+class TrainParams(ImputerParams):
+    """Training options shared by all torch methods (the Lightning ``Trainer``'s).
+
+    Attributes
+    ----------
+    max_epochs
+        Upper bound on passes over the training cells.
+    batch_size
+        Cells per optimisation step (and per inference block).
+    lr
+        Adam learning rate (> 0).
+    weight_decay
+        Adam L2 weight decay.
+    val_fraction
+        Share of cells held out to decide early stopping.
+    patience
+        Epochs without validation improvement before stopping.
+    precision
+        "32" (float32) or "bf16" (bfloat16 autocast, CUDA only).
+    devices
+        Devices (GPUs, or CPU processes) to train on; more than 1 needs ``strategy="ddp"``.
+    num_nodes
+        Machines to train on (with ``strategy="ddp"``, launched by torchrun or SLURM).
+    strategy
+        Lightning strategy: "auto", or "ddp" for data-parallel training on several
+        devices or nodes.
+    checkpoint_dir
+        Folder where training writes ``last.ckpt`` after every epoch; None: none written.
+    resume
+        A checkpoint (``last.ckpt``) to resume training from; None: start afresh.
+    """
+
+    max_epochs: int = bounded(300, low=1)
+    batch_size: int = bounded(1024, low=1)
+    lr: float = bounded(1e-3, low=MIN_LR)
+    weight_decay: float = bounded(0.0, low=0.0)
+    val_fraction: float = bounded(0.1, low=0.0, high=0.9)
+    patience: int = bounded(20, low=1)
+    precision: str = bounded("32", choices=PRECISIONS)
+    devices: int = bounded(1, low=1)
+    num_nodes: int = bounded(1, low=1)
+    strategy: str = bounded("auto", choices=("auto", "ddp"))
+    checkpoint_dir: str | None = None
+    resume: str | None = None
