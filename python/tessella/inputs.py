@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anndata as ad
 
@@ -20,7 +20,9 @@ from tessella.data.validate import (
     validate_expression,
 )
 from tessella.embeddings import EmbeddingSource, EmbeddingTable, load_embeddings
-from tessella.models.interface import Imputer
+
+if TYPE_CHECKING:  # annotation only: importing the methods here would close an import cycle
+    from tessella.models.interface import Imputer
 
 AnnDataLike = ad.AnnData | str | Path
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
@@ -27,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from tessella.device import resolve_device
+from tessella.errors import InputError
 from tessella.params import TrainParams
 
 if TYPE_CHECKING:
@@ -93,6 +95,14 @@ class BestWeights(pl.Callback):
         self.history.best_epoch = state["best_epoch"]
 
 
+def checkpoint_folder(params: TrainParams) -> str | None:
+    """Where ``last.ckpt`` goes: ``checkpoint_dir``, else the folder of the checkpoint
+    a run resumes from (so a resumed run keeps its checkpoint current), else none."""
+    if params.checkpoint_dir is not None:
+        return params.checkpoint_dir
+    return None if params.resume is None else str(Path(params.resume).parent)
+
+
 def build_trainer(params: TrainParams, history: History) -> pl.Trainer:
     """The ``Trainer`` for ``params``; nothing is logged to files."""
     device = resolve_device(params.device)
@@ -101,23 +111,27 @@ def build_trainer(params: TrainParams, history: History) -> pl.Trainer:
         pl.callbacks.EarlyStopping("val_loss", min_delta=MIN_DELTA, patience=params.patience,
                                    mode="min"),
     ]
-    if params.checkpoint_dir is not None:
-        callbacks.append(pl.callbacks.ModelCheckpoint(dirpath=params.checkpoint_dir,
-                                                      save_last=True, save_top_k=0))
+    folder = checkpoint_folder(params)
+    if folder is not None:
+        callbacks.append(pl.callbacks.ModelCheckpoint(dirpath=folder, save_last=True,
+                                                      save_top_k=0))
     bf16 = params.precision == "bf16" and device.type == "cuda"
     return pl.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu", devices=params.devices,
         num_nodes=params.num_nodes, strategy=params.strategy,
         precision="bf16-mixed" if bf16 else "32-true", max_epochs=params.max_epochs,
-        callbacks=callbacks, logger=False, enable_checkpointing=params.checkpoint_dir is not None,
+        callbacks=callbacks, logger=False, enable_checkpointing=folder is not None,
         enable_progress_bar=params.verbose, enable_model_summary=False, num_sanity_val_steps=0,
-        default_root_dir=params.checkpoint_dir,
+        default_root_dir=folder,
     )
 
 
 def fit(module: nn.Module, loss_fn: LossFn, params: TrainParams, history: History,
         train: DataLoader, val: DataLoader) -> None:
     """Train ``module`` in place; ``history`` receives the losses."""
+    if params.resume is not None and not Path(params.resume).is_file():
+        raise InputError(f"resume = {params.resume}: there is no checkpoint there (training "
+                         "writes last.ckpt into checkpoint_dir).")
     trainer = build_trainer(params, history)
     module.train()
     with warnings.catch_warnings():

@@ -9,7 +9,7 @@ import pytest
 import tessella
 from tessella.inputs import load_inputs
 from tessella.models import diffusion
-from tessella.models.interface import Imputer
+from tessella.models.storage import load_model
 from tessella.runner import build_method, task_for
 
 FAST = {"max_epochs": 3, "samples": 4, "sampling_steps": 4, "verbose": False}
@@ -62,7 +62,7 @@ def test_antithetic_noise_is_keyed_on_the_cell():
 def test_saved_model_predicts_the_same(fitted, tmp_path):
     model, task = fitted
     model.save(tmp_path / "diffusion.pt")
-    loaded = Imputer.load(tmp_path / "diffusion.pt")
+    loaded = load_model(tmp_path / "diffusion.pt")
     np.testing.assert_allclose(loaded.predict(task).values, model.predict(task).values,
                                rtol=1e-5, atol=1e-5)
 

@@ -8,9 +8,9 @@ from sklearn.linear_model import Ridge
 
 import tessella
 from tessella.data.normalize import normalized_view
-from tessella.models.interface import Imputer
 from tessella.models.linear import correlation_transfer, moments_of, reference_moments
 from tessella.models.spage import principal_vectors, spage_weights
+from tessella.models.storage import load_model
 
 QUIET = {"verbose": False}
 
@@ -93,7 +93,7 @@ def test_save_and_load_give_the_same_prediction(sim, tmp_path, method):
     task = tessella.runner.task_for(inputs, tessella.models.get_method(method))
     model = tessella.models.get_method(method)(**QUIET).fit(task)
     model.save(tmp_path / "model.pt")
-    loaded = Imputer.load(tmp_path / "model.pt")
+    loaded = load_model(tmp_path / "model.pt")
     np.testing.assert_array_equal(model.predict(task).values, loaded.predict(task).values)
 
 

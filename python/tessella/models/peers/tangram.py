@@ -25,7 +25,6 @@ import pandas as pd
 
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
-from tessella.evaluate.clustering import leiden_clusters
 from tessella.models.peers.common import PeerGenes, PeerImputer, gene_ids
 from tessella.models.registry import register
 from tessella.params import ImputerParams
@@ -81,6 +80,9 @@ class TangramImputer(PeerImputer):
                              var=pd.DataFrame(index=names[:n_shared]))
         label = None
         if params.mode == "clusters":
+            # evaluate sits above models (it runs them); only this mode needs its Leiden
+            from tessella.evaluate.clustering import leiden_clusters
+
             label = "cluster"
             clusters = leiden_clusters(values[:, :n_shared], resolution=params.resolution,
                                        seed=params.seed)
