@@ -11,14 +11,23 @@ import pytest
 
 from tessella import cli
 
-robjects = pytest.importorskip("rpy2.robjects", reason="rpy2 not installed (tessella[r])")
-from tessella import rbridge  # noqa: E402
+robjects = pytest.importorskip(
+    "rpy2.robjects", reason="rpy2 is not installed: run `make setup` (it installs tessella[r])")
+from tessella import InputError, rbridge  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def rds_files(tmp_path_factory):
+def r_package():
+    """Skips, saying why, unless R finds the tessella R package on its own (no
+    R_LIBS needed: `make setup` installs it into R's default library)."""
     if not robjects.r('isTRUE(requireNamespace("tessella", quietly = TRUE))')[0]:
-        pytest.skip("the tessella R package is not installed (make setup installs it)")
+        paths = ", ".join(robjects.r(".libPaths()"))
+        pytest.skip(f"the tessella R package is not installed in R's library ({paths}): "
+                    "run `make setup`, which installs it into R's default library")
+
+
+@pytest.fixture(scope="module")
+def rds_files(tmp_path_factory, r_package):
     folder = tmp_path_factory.mktemp("rds")
     robjects.r(f"""
         sce <- tessella::exampleSpatial(nCells = 150, nGenes = 30, seed = 4)
@@ -115,7 +124,7 @@ def test_spatialexperiment_rds_carries_spatial_coords(rds_files, tmp_path):
 def test_missing_rpy2_says_what_to_install(monkeypatch):
     rbridge._start_r.cache_clear()  # R is started once per process: start it afresh
     monkeypatch.setitem(sys.modules, "rpy2.robjects", None)
-    with pytest.raises(ValueError, match=r"tessella\[r\]"):
+    with pytest.raises(InputError, match=r"tessella\[r\]"):
         rbridge.read_rds(__file__)
 
 
@@ -141,3 +150,14 @@ def test_r_side_refusals_are_one_clear_error(rds_files, capsys):
                      "--out", str(rds_files / "t.rds"), "--quiet"])
     assert code == 2
     assert "reference has no assay 'nope'" in capsys.readouterr().err
+
+
+def test_r_refusals_are_input_errors_and_other_r_errors_bugs(r_package, tmp_path):
+    with pytest.raises(InputError, match="^bad input$"):
+        rbridge._call('function() stop("bad input", call. = FALSE)')
+    with pytest.raises(rbridge.RFailure, match=r"R failed: Error in .*: a bug"):
+        rbridge._call('function() stop("a bug")')
+    broken = tmp_path / "broken.rds"
+    broken.write_bytes(b"not an R object")
+    with pytest.raises(InputError, match=f"could not read {broken} as an R object"):
+        rbridge.read_rds(broken)
