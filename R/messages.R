@@ -23,3 +23,12 @@
         "environment. tessellaPython() shows which Python is in use and why."
     )
 }
+
+# An engine failure that is not an input error: tessella's bug, with the
+# Python traceback; no advice about the Python environment, which is fine.
+.internalErrorMessage <- function(traceback) {
+    paste0("tessella hit an internal error: this is a bug in tessella ",
+        utils::packageVersion("tessella"), ", not a problem with your data. ",
+        "Please report it, with the Python traceback below and the output ",
+        "of sessionInfo() and tessellaPython().\n", traceback)
+}

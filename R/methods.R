@@ -39,7 +39,8 @@ tessellaMethods <- function(parameters = FALSE) {
 }
 
 .engineParameters <- function() {
-    reticulate::import("tessella.parts")$methods_parts(parameters = TRUE)
+    parts <- reticulate::import("tessella.parts")
+    .engineGuard(parts$methods_parts(parameters = TRUE))
 }
 
 # Python's spelling of defaults as R users type them.

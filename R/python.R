@@ -152,14 +152,19 @@ tessellaPython <- function() {
         nzchar(Sys.getenv("BASILISK_EXTERNAL_CONDA"))
 }
 
+# An error out of a route is the environment's failure: the Python could not
+# start, or the engine could not be imported. The engine's own failures come
+# back as a value (.engineGuard()), never as an error.
+.environmentFailure <- function(err) {
+    .tessellaStop("tessella could not run its Python environment: ",
+        conditionMessage(err), "\n", .fixPython())
+}
+
 .runBasilisk <- function(env, fun, ...) {
     tryCatch(
         basilisk::basiliskRun(env = env, fun = fun, ..., shared = FALSE,
             fork = FALSE),
-        error = function(err) {
-            .tessellaStop("tessella could not run its Python environment: ",
-                conditionMessage(err), "\n", .fixPython())
-        }
+        error = .environmentFailure
     )
 }
 
@@ -183,12 +188,22 @@ tessellaPython <- function() {
         .tessellaStop("The Python '", python, "' has no tessella engine. ",
             .fixPython())
     }
-    fun(...)
+    tryCatch(fun(...), error = .environmentFailure)
 }
 
 # The one runner every Python call goes through. `fun` receives plain R
 # objects and returns plain R objects: no Python reference crosses back.
+# An engine failure that `fun` returned through .engineGuard() stops here as
+# tessella's bug.
 .runPython <- function(fun, ...) {
+    result <- .runPythonRoute(fun, ...)
+    if (is.list(result) && !is.null(result$tessellaInternalError)) {
+        .tessellaStop(.internalErrorMessage(result$tessellaInternalError))
+    }
+    result
+}
+
+.runPythonRoute <- function(fun, ...) {
     python <- .pythonOverride()
     if (is.null(python)) {
         return(.runBasilisk(.tessellaEnvironment(), fun, ...))
@@ -200,18 +215,45 @@ tessellaPython <- function() {
     .runReticulate(python, fun, ...)
 }
 
+# Runs where the engine runs, once the engine module is imported (an import
+# that fails is the environment's failure, reported with .fixPython()): the
+# value of `expr`, or, when the engine fails, its Python traceback as
+# list(tessellaInternalError = text). An input error is not a failure: the
+# engine returns it as list(error = ...). Coming back as a value, the
+# engine's bugs are never mistaken for environment failures by basilisk.
+.engineGuard <- function(expr) {
+    reticulate::py_clear_last_error()
+    tryCatch(expr, error = function(err) {
+        list(tessellaInternalError = .pythonErrorText(err))
+    })
+}
+
+# The Python traceback of the last Python exception (reticulate), else the
+# R error message.
+.pythonErrorText <- function(err) {
+    last <- tryCatch(reticulate::py_last_error(), error = function(e) NULL)
+    text <- if (!is.null(last)) last$message
+    if (is.character(text) && length(text) == 1 && nzchar(text)) {
+        return(text)
+    }
+    conditionMessage(err)
+}
+
 # Runs in the Python environment's R process: call the engine on parts.
 .engineCall <- function(verb, spatial, reference, embeddings, options) {
     parts <- reticulate::import("tessella.parts")
-    parts$run_parts(verb, spatial, reference, embeddings, options)
+    .engineGuard(parts$run_parts(verb, spatial, reference, embeddings,
+        options))
 }
 
 .engineMethods <- function() {
-    reticulate::import("tessella.parts")$methods_parts()
+    parts <- reticulate::import("tessella.parts")
+    .engineGuard(parts$methods_parts())
 }
 
 .engineReadH5ad <- function(path) {
-    reticulate::import("tessella.h5ad")$read_h5ad_parts(path)
+    h5ad <- reticulate::import("tessella.h5ad")
+    .engineGuard(h5ad$read_h5ad_parts(path))
 }
 
 # Run one verb of the engine and turn its input errors into R errors.

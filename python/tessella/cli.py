@@ -3,22 +3,39 @@
 Inputs and outputs are ``.h5ad`` files or ``.rds`` R objects
 (SingleCellExperiment, SpatialExperiment, Seurat; needs ``tessella[r]``). A
 result written to ``.rds`` from an ``.rds`` input is that object enriched, as
-the R package returns it. Errors in the input are reported as one line on
-stderr with exit status 2, never as a traceback.
+the R package returns it.
+
+Exit statuses (also in ``tessella --help``): 0 success; 2 (``EXIT_USAGE``) a
+problem with what was passed (bad arguments, an input error, a file that does
+not exist), reported as one line ``tessella: error: ...`` on stderr; 70
+(``EXIT_BUG``, sysexits' EX_SOFTWARE) an internal error, a bug in tessella:
+the full traceback on stderr, then one line asking to report it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from tessella.errors import InputError
+
 EXIT_USAGE = 2
+EXIT_BUG = 70
+EXIT_STATUSES = f"""exit status:
+  0    success
+  {EXIT_USAGE}    a problem with what was passed (arguments, input data, a missing file):
+       one line "tessella: error: ..." on stderr
+  {EXIT_BUG}   an internal error, a bug in tessella: the traceback on stderr and a request
+       to report it"""
 
 
 def parse_value(text: str) -> Any:
@@ -35,7 +52,7 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--param takes NAME=VALUE, not {item!r}.")
+            raise InputError(f"--param takes NAME=VALUE, not {item!r}.")
         params[key] = parse_value(value)
     return params
 
@@ -45,7 +62,12 @@ def split_names(text: str | None) -> list[str] | None:
     if text is None:
         return None
     if text.startswith("@"):
-        return [line.strip() for line in Path(text[1:]).read_text().splitlines() if line.strip()]
+        path = Path(text[1:])
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"could not read the names in {path}: {err}") from err
+        return [line.strip() for line in lines if line.strip()]
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
@@ -62,17 +84,34 @@ def load(path: str | None, assay: str, role: str = "x") -> Any:
     return rbridge.read_rds(path, assay=assay, role=role)
 
 
+def check_output(path: str | None) -> None:
+    """Refuse, before any work, an output file whose folder does not exist."""
+    if path is not None and not Path(path).absolute().parent.is_dir():
+        raise InputError(f"cannot write {path}: its folder {Path(path).parent} does not exist.")
+
+
+@contextlib.contextmanager
+def writing(path: str) -> Iterator[None]:
+    """A file the system refuses to write (permissions, a full disk) is reported
+    as the problem it is, not as a bug."""
+    try:
+        yield
+    except OSError as err:
+        raise InputError(f"could not write {path}: {err}") from err
+
+
 def save(result: Any, path: str, like: str) -> None:
     """Write a result to ``.h5ad``, or to ``.rds``: into ``like`` when it is an
     ``.rds``, into the SingleCellExperiment ``readH5adSpatial()`` makes of it when
     it is an ``.h5ad`` (counts, colData, coordinates and the result)."""
-    if is_rds(path):
-        from tessella import rbridge
+    with writing(path):
+        if is_rds(path):
+            from tessella import rbridge
 
-        keep = is_rds(like) or str(like).lower().endswith(".h5ad")
-        rbridge.write_rds(result, path, like=like if keep else None)
-    else:
-        result.write_h5ad(path)
+            keep = is_rds(like) or str(like).lower().endswith(".h5ad")
+            rbridge.write_rds(result, path, like=like if keep else None)
+        else:
+            result.write_h5ad(path)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -96,28 +135,31 @@ def _predict_parser(sub: argparse._SubParsersAction, name: str, help_text: str):
     return parser
 
 
+def _reference_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--reference", required=required,
+                        help="scRNA-seq reference, .h5ad or .rds")
+    parser.add_argument("--reference-layer", help="layer holding expression, for .h5ad")
+    parser.add_argument("--reference-assay", default="counts",
+                        help="assay (SCE/SPE) or layer (Seurat) of an .rds reference")
+    parser.add_argument("--reference-input-scale", default="auto",
+                        choices=("auto", "counts", "log"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tessella",
-        description="Impute and denoise genes in spatial transcriptomics.")
+        description="Impute and denoise genes in spatial transcriptomics.",
+        epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     refine = _predict_parser(sub, "refine", "reference-free refinement with gene embeddings")
     refine.add_argument("--embeddings", required=True, help="gene-embedding table")
     impute = _predict_parser(sub, "impute", "reference-based imputation")
-    impute.add_argument("--reference", required=True, help="scRNA-seq reference, .h5ad or .rds")
+    _reference_options(impute, required=True)
     impute.add_argument("--method", default="auto")
     impute.add_argument("--embeddings", help="gene-embedding table, for methods that use one")
-    impute.add_argument("--reference-layer")
-    impute.add_argument("--reference-assay", default="counts")
-    impute.add_argument("--reference-input-scale", default="auto",
-                        choices=("auto", "counts", "log"))
     bench = sub.add_parser("benchmark", help="k-fold-over-genes comparison of methods")
     _common(bench)
-    bench.add_argument("--reference")
-    bench.add_argument("--reference-layer")
-    bench.add_argument("--reference-assay", default="counts")
-    bench.add_argument("--reference-input-scale", default="auto",
-                       choices=("auto", "counts", "log"))
+    _reference_options(bench, required=False)
     bench.add_argument("--embeddings")
     bench.add_argument("--methods", default="refine,knn,mean")
     bench.add_argument("--folds", type=int, default=5)
@@ -134,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_predict(args: argparse.Namespace) -> None:
     import tessella
 
+    check_output(args.out)
     common = dict(layer=args.layer, input_scale=args.input_scale, seed=args.seed,
                   device=args.device, verbose=not args.quiet, **parse_params(args.param))
     genes = split_names(args.genes)
@@ -157,7 +200,7 @@ def method_params(items: list[str]) -> dict[str, dict[str, Any]]:
     for key, value in parse_params(items).items():
         method, sep, name = key.partition(".")
         if not sep:
-            raise ValueError(f"benchmark --param takes METHOD.NAME=VALUE, not {key!r}.")
+            raise InputError(f"benchmark --param takes METHOD.NAME=VALUE, not {key!r}.")
         per_method.setdefault(method, {})[name] = value
     return per_method
 
@@ -165,6 +208,7 @@ def method_params(items: list[str]) -> dict[str, dict[str, Any]]:
 def _run_benchmark(args: argparse.Namespace) -> None:
     import tessella
 
+    check_output(args.out)
     scores = tessella.benchmark(
         load(args.spatial, args.assay),
         reference=load(args.reference, args.reference_assay, "reference"),
@@ -181,7 +225,8 @@ def _run_benchmark(args: argparse.Namespace) -> None:
             print("clustering agreement:")
             print(pd.DataFrame(scores.attrs["clustering"]).to_string())
     if args.out:
-        scores.to_csv(args.out, index=False)
+        with writing(args.out):
+            scores.to_csv(args.out, index=False)
         print(f"wrote {args.out}")
 
 
@@ -203,8 +248,24 @@ def _run_info() -> None:
             print(f"    {row.parameter} = {row.default}  ({row.range})  {row.meaning}")
 
 
+def _report_bug() -> None:
+    """The traceback of the exception being handled, and a request to report it."""
+    import tessella
+
+    traceback.print_exc(file=sys.stderr)
+    print(f"tessella: internal error: this is a bug in tessella {tessella.__version__}, not "
+          "a problem with your input; please report it with the traceback above and the "
+          "output of `tessella info`.", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``tessella`` command; returns the exit status."""
+    """Entry point of the ``tessella`` command; returns the exit status.
+
+    0 on success; ``EXIT_USAGE`` (2) for a problem with what was passed
+    (:class:`tessella.InputError`, a missing file: one line on stderr;
+    argparse's usage errors exit with 2 too); ``EXIT_BUG`` (70) for any other
+    exception, a bug: its traceback and a request to report it.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
@@ -214,9 +275,12 @@ def main(argv: list[str] | None = None) -> int:
             _run_benchmark(args)
         else:
             _run_predict(args)
-    except (ValueError, TypeError, OSError) as err:
+    except (InputError, FileNotFoundError) as err:
         print(f"tessella: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception:  # anything else is tessella's bug: show where it happened
+        _report_bug()
+        return EXIT_BUG
     return 0
 
 

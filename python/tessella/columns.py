@@ -1,17 +1,30 @@
-"""Column-wise correlations: column ``j`` of one matrix against column ``j`` of another.
+"""Column-wise scores: column ``j`` of one matrix against column ``j`` of another.
 
 The kernels behind the evaluation metrics, kept in a leaf module so that methods
-choosing their settings by an inner cross-validation score them with the very
-code the benchmark uses.
+scoring genes inside their fit (inner cross-validation, reliability) use the
+very code the benchmark uses.
 
-Conventions: a correlation involving a constant column is NaN, never 0, and a
-NaN anywhere in a column makes that column's score NaN.
+Conventions: a correlation involving a constant column is NaN, never 0, the
+cosine of an all-zero column is NaN, and a NaN anywhere in a column makes that
+column's score NaN.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.stats import rankdata
+
+
+def as_matrix(x: Any, name: str) -> np.ndarray:
+    """Return ``x`` as a dense 2-D float64 array (sparse matrices are densified)."""
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (cells, genes), got shape {arr.shape}")
+    return arr
 
 
 def nan_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -47,3 +60,17 @@ def spearman_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     r = pearson_columns(ra, rb)
     r[bad] = np.nan
     return r
+
+
+def cosine_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity per column (not centred), in float64; NaN where either
+    column is all zeros or holds a NaN."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    num = np.einsum("ij,ij->j", a, b)
+    den = np.sqrt(np.einsum("ij,ij->j", a, a) * np.einsum("ij,ij->j", b, b))
+    undefined = den == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.clip(num / np.where(undefined, 1.0, den), -1.0, 1.0)
+    c[undefined | nan_columns(a, b)] = np.nan
+    return c

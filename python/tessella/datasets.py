@@ -15,6 +15,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from tessella.errors import InputError
+
 ENV_VAR = "TESSELLA_DATA_DIR"
 
 
@@ -22,7 +24,7 @@ def data_dir(path: str | Path | None = None) -> Path:
     """The data directory: ``path``, else ``$TESSELLA_DATA_DIR``."""
     chosen = path if path is not None else os.environ.get(ENV_VAR)
     if chosen is None:
-        raise ValueError(
+        raise InputError(
             f"no data directory: set the environment variable {ENV_VAR} to the folder "
             "holding the data sets (the Makefile points it at ../shared/data), or pass "
             "data_dir=..."
@@ -68,7 +70,7 @@ def mouse_olfactory_bulb(path: str | Path | None = None) -> ad.AnnData:
 def breast_cancer(section: int = 1, path: str | Path | None = None) -> ad.AnnData:
     """Spatial Transcriptomics, human breast cancer, serial section 1 or 2."""
     if section not in (1, 2):
-        raise ValueError(f"section must be 1 or 2, not {section!r}.")
+        raise InputError(f"section must be 1 or 2, not {section!r}.")
     return ad.read_h5ad(data_file(f"breast_cancer/bc_st_layer{section}.h5ad", path))
 
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-#: Errors that mean "the file is wrong": reported to R as a message.
-READ_ERRORS = (ValueError, TypeError, OSError, KeyError)
+from tessella.errors import InputError
+
 INT32_MAX = np.iinfo(np.int32).max
 
 
@@ -121,13 +121,15 @@ def h5ad_parts(adata: ad.AnnData) -> dict[str, Any]:
 
 
 def read_h5ad_parts(path: str) -> dict[str, Any]:
-    """An ``.h5ad`` file as :func:`h5ad_parts`, or ``{"error": message}``."""
+    """An ``.h5ad`` file as :func:`h5ad_parts`, or ``{"error": message}`` when the
+    file is missing or is not a readable ``.h5ad`` with an ``X`` matrix. Any other
+    exception is a bug and propagates (the R package reports it as one)."""
     from tessella.inputs import read_anndata
 
     try:
         adata = read_anndata(path, "data")
         if adata.X is None:
-            raise ValueError(f"{path} has no X matrix.")
-        return h5ad_parts(adata)
-    except READ_ERRORS as err:
+            raise InputError(f"{path} has no X matrix.")
+    except (InputError, FileNotFoundError) as err:
         return {"error": str(err)}
+    return h5ad_parts(adata)

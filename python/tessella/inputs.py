@@ -13,13 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import anndata as ad
 
-from tessella.data.validate import (
-    InputError,
-    InputScale,
-    require_anndata,
-    validate_expression,
-)
+from tessella.data.validate import InputScale, require_anndata, validate_expression
 from tessella.embeddings import EmbeddingSource, EmbeddingTable, load_embeddings
+from tessella.errors import InputError
 
 if TYPE_CHECKING:  # annotation only: importing the methods here would close an import cycle
     from tessella.models.interface import Imputer
@@ -40,21 +36,31 @@ class Inputs:
     embeddings: EmbeddingTable | None = None
 
 
+#: What reading a file that is not a valid ``.h5ad`` raises: h5py's OSError (not
+#: HDF5, truncated, unreadable), anndata's KeyError / ValueError / TypeError (an
+#: HDF5 file without the groups or encodings of an AnnData).
+H5AD_READ_ERRORS = (OSError, KeyError, ValueError, TypeError)
+
+
 def read_anndata(obj: Any, role: str) -> ad.AnnData:
-    """An AnnData, or one read from an ``.h5ad`` path."""
+    """An AnnData, or one read from an ``.h5ad`` path.
+
+    A missing file raises ``FileNotFoundError``; a file that is not a readable
+    ``.h5ad``, :class:`tessella.InputError` naming it.
+    """
     if isinstance(obj, (str, Path)):
         path = Path(obj)
         if not path.exists():
             raise FileNotFoundError(f"{role} file {path} does not exist.")
         if path.suffix.lower() != ".h5ad":
-            raise ValueError(
+            raise InputError(
                 f"{role} file {path.name} is not .h5ad; convert it first "
                 "(from R, the tessella package works on SingleCellExperiment and Seurat)."
             )
         try:
             return ad.read_h5ad(path)
-        except OSError as err:  # h5py: not HDF5, truncated, unreadable
-            raise ValueError(f"could not read {role} file {path}: {err}") from err
+        except H5AD_READ_ERRORS as err:
+            raise InputError(f"could not read {role} file {path}: {err}") from err
     return require_anndata(obj, role)
 
 
@@ -71,7 +77,9 @@ def load_inputs(
     """Read and check everything the given methods need."""
     for method in methods:
         if method.requires_reference and reference is None:
-            raise ValueError(f"method {method.name!r} needs a reference: pass reference=...")
+            raise InputError(f"method {method.name!r} needs a reference: pass reference=...",
+                             f"method \"{method.name}\" needs a reference: pass reference = "
+                             "a SingleCellExperiment or Seurat object.")
         if method.requires_embeddings and embeddings is None:
             raise InputError(
                 f"method {method.name!r} needs gene embeddings: pass embeddings= a table file "

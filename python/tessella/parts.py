@@ -25,8 +25,9 @@ from tessella import api
 from tessella.data.empty import EMPTY_COLUMN
 from tessella.data.genes import match_genes
 from tessella.data.normalize import normalized_view
-from tessella.data.validate import InputError, expression_matrix
+from tessella.data.validate import expression_matrix
 from tessella.embeddings import EmbeddingTable
+from tessella.errors import InputError
 from tessella.evaluate.harness import benchmark_folds, summary_table
 from tessella.inputs import load_inputs
 from tessella.models.interface import notes_unlogged
@@ -86,10 +87,6 @@ def result_to_parts(result: ad.AnnData) -> dict[str, Any]:
     }
 
 
-#: Errors that mean "the input is wrong": reported to R as a message, not a traceback.
-USER_ERRORS = (ValueError, TypeError, OSError, KeyError)
-
-
 def run_parts(
     verb: str,
     spatial: dict[str, Any],
@@ -119,7 +116,10 @@ def run_parts(
 
     Returns
     -------
-    The result's parts, or ``{"error": message}`` when the input is at fault.
+    The result's parts, or ``{"error": message}`` when the input is at fault:
+    an :class:`tessella.InputError` (its R wording for ``audience="R"``) or a
+    file that does not exist. Any other exception is a bug in tessella and
+    propagates with its traceback, which the R package reports as one.
     """
     options = dict(options or {})
     audience = options.pop("audience", "python")
@@ -128,11 +128,10 @@ def run_parts(
             with notes_unlogged(), omitted_unlogged():
                 return _run(verb, spatial, reference, embeddings, options)
         return _run(verb, spatial, reference, embeddings, options)
-    except USER_ERRORS as err:
-        if audience == "R" and isinstance(err, InputError):
-            return {"error": err.r_message}
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        return {"error": str(message)}
+    except InputError as err:
+        return {"error": err.r_message if audience == "R" else str(err)}
+    except FileNotFoundError as err:
+        return {"error": str(err)}
 
 
 def _run(verb: str, spatial: dict[str, Any], reference: dict[str, Any] | None,
@@ -171,13 +170,13 @@ def resolve_params(methods: Sequence[str], params: dict[str, dict[str, Any]] | N
     names = method_parameters(methods)
     stray = [m for m in params if m not in names]
     if stray:
-        raise ValueError(
+        raise InputError(
             f"parameters are given for {', '.join(map(repr, stray))}, which is not among "
             f"the benchmarked methods ({', '.join(methods) or 'none'})."
         )
     unknown = [k for k in flat if not any(k in taken for taken in names.values())]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"no benchmarked method ({', '.join(methods) or 'none'}) has a parameter named "
             f"{', '.join(map(repr, unknown))}; give parameters of one method as a list, "
             "e.g. refine = list(max_epochs = 100)."

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from tessella.errors import InputError
 from tessella.parts import anndata_from_parts, result_to_parts
 
 logger = logging.getLogger(__name__)
@@ -33,24 +34,28 @@ logger = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'tessella[r]'  (rpy2==3.5.17 and anndata2ri, with R >= 4.2)"
 
 
-def _r():
-    """The R interpreter (rpy2), with the tessella R package loaded."""
-    if "rpytools" in sys.modules:  # checked on every call: it is cheap and must hold
+def _refuse_inside_r() -> None:
+    """Stop when Python is embedded in R (reticulate's helper ``rpytools`` is
+    loaded): rpy2 there crashes R."""
+    if "rpytools" in sys.modules:
         raise RuntimeError("tessella.rbridge cannot run inside R (reticulate): rpy2 there "
                            "crashes R. In R, use the tessella R package directly.")
+
+
+def _r():
+    """The R interpreter (rpy2), with the tessella R package loaded."""
+    _refuse_inside_r()  # on every call, before rpy2 is imported: it is cheap and must hold
     return _start_r()
 
 
 @functools.cache
 def _start_r():
-    """Import rpy2 and load the tessella R package, once per process."""
-    if "rpytools" in sys.modules:  # reticulate's helper: Python is embedded in R
-        raise RuntimeError("tessella.rbridge cannot run inside R (reticulate): rpy2 there "
-                           "crashes R. In R, use the tessella R package directly.")
+    """Import rpy2 and load the tessella R package, once per process (only
+    through :func:`_r`, which refuses to start inside R)."""
     try:
         import rpy2.robjects as robjects
     except ImportError as err:
-        raise ValueError(f"reading and writing .rds needs rpy2 and anndata2ri: "
+        raise InputError(f"reading and writing .rds needs rpy2 and anndata2ri: "
                          f"{INSTALL_HINT}") from err
     # R's console output (package start-up notes, error echoes) is not for our
     # users; R errors still arrive as exceptions carrying their message.
@@ -58,23 +63,43 @@ def _start_r():
     available = robjects.r('suppressPackageStartupMessages(isTRUE(requireNamespace('
                            '"tessella", quietly = TRUE)))')[0]
     if not available:
-        raise ValueError("reading and writing .rds needs the tessella R package in R's "
+        raise InputError("reading and writing .rds needs the tessella R package in R's "
                          "library path (.libPaths()); `make setup` in the tessella source "
                          "tree installs it into R's default library (scripts/install-r.sh).")
     return robjects
 
 
+class RFailure(RuntimeError):
+    """An R error that is not one of the tessella R package's refusals."""
+
+
 def _call(function: str, *args: Any) -> Any:
-    """Call an R function; R's errors (bad input, mostly) become ``ValueError``."""
+    """Call an R function.
+
+    The tessella R package refuses bad input with an R error without a call
+    (``stop(call. = FALSE)``, R's "Error: ..."): that becomes
+    :class:`tessella.InputError`. Any other R error ("Error in f(x) : ...") is
+    a bug and becomes :class:`RFailure` carrying R's message.
+    """
     robjects = _r()
+    from rpy2.rinterface_lib.embedded import RRuntimeError
+
     try:
         return robjects.r(function)(*args)
-    except Exception as err:  # rpy2's RRuntimeError carries the R message
-        raise ValueError(str(err).strip().removeprefix("Error:").strip()) from err
+    except RRuntimeError as err:
+        message = str(err).strip()
+        if message.startswith("Error:"):
+            raise InputError(message.removeprefix("Error:").strip()) from err
+        raise RFailure(f"R failed: {message}") from err
 
 
 def _read_object(path: str | Path) -> Any:
-    return _call("function(p) suppressPackageStartupMessages(readRDS(p))", str(path))
+    """The R object in a user's ``.rds`` file; a file R cannot read is the input's fault."""
+    try:
+        return _call("function(p) suppressPackageStartupMessages(readRDS(p))", str(path))
+    except RFailure as err:
+        raise InputError(f"could not read {path} as an R object: "
+                         f"{str(err).removeprefix('R failed: ')}") from err
 
 
 def _to_python(robj: Any) -> Any:
@@ -256,21 +281,16 @@ def write_rds(result: ad.AnnData, path: str | Path, like: str | Path | None = No
         with ``readRDS()``.
     """
     if "tessella" not in result.uns or "measured" not in result.var:
-        raise ValueError("write_rds takes a result of tessella.refine or tessella.impute.")
+        raise InputError("write_rds takes a result of tessella.refine or tessella.impute.")
     robjects = _r()
     parts = result_to_parts(result)
     cells = [str(c) for c in result.obs_names]
     if like is None:
         original = _skeleton(robjects, [str(g) for g in parts["measured_genes"]], cells)
-    elif str(like).lower().endswith(".h5ad"):
-        original = _from_h5ad(like)
-        columns = [str(c) for c in robjects.r("colnames")(original)]
-        if columns != cells:
-            raise ValueError(f"the result's cells do not match those of {like}.")
     else:
-        original = _read_object(like)
-        columns = [str(c) for c in robjects.r("colnames")(original)]
-        if columns != cells:
-            raise ValueError(f"the result's cells do not match those of {like}.")
+        original = (_from_h5ad(like) if str(like).lower().endswith(".h5ad")
+                    else _read_object(like))
+        if [str(c) for c in robjects.r("colnames")(original)] != cells:
+            raise InputError(f"the result's cells do not match those of {like}.")
     enriched = _call("tessella:::.assemble", original, _to_r(parts))
     save_rds(robjects, enriched, path, compress)

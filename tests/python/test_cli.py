@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import tessella
-from tessella.cli import main
+from tessella.cli import EXIT_BUG, EXIT_USAGE, main
 from tessella.models import registered_methods
 
 N_MEASURED = 30
@@ -134,15 +134,33 @@ def _error_cases(files) -> dict[str, tuple[list[str], str]]:
                                  "--methods", "knn", "--param", "k=5"], "METHOD.NAME=VALUE"),
         "not-h5ad": (["refine", files.embeddings, "--embeddings", files.embeddings,
                       "--out", out], "is not .h5ad"),
+        "broken-h5ad": (["refine", files.embeddings.replace(".tsv", ".h5ad"), "--embeddings",
+                         files.embeddings, "--out", out], "could not read spatial file"),
+        "broken-embeddings": (["refine", files.spatial, "--embeddings",
+                               str(files.dir / "broken.npz"), "--out", out],
+                              "could not read the embedding table"),
+        "missing-genes-file": (["impute", files.spatial, "--reference", files.reference,
+                                "--genes", f"@{files.dir / 'absent.txt'}", "--out", out],
+                               "could not read the names in"),
+        "unknown-device": (["impute", files.spatial, "--reference", files.reference,
+                            "--method", "knn", "--device", "tpu", "--out", out],
+                           "device must be 'auto', 'cpu' or 'cuda', not 'tpu'"),
+        "no-output-folder": (["impute", files.spatial, "--reference", files.reference,
+                              "--out", str(files.dir / "absent" / "out.h5ad")],
+                             "its folder"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing-spatial", "missing-embeddings", "unknown-method",
                                   "unknown-benchmark-method", "unknown-param", "bad-param",
-                                  "bad-benchmark-param", "not-h5ad"])
+                                  "bad-benchmark-param", "not-h5ad", "broken-h5ad",
+                                  "broken-embeddings", "missing-genes-file", "unknown-device",
+                                  "no-output-folder"])
 def test_bad_input_is_one_line_on_stderr(files, capsys, case):
     argv, message = _error_cases(files)[case]
-    assert main([*argv, "--quiet"]) == 2
+    (files.dir / "embeddings.h5ad").write_bytes(b"not an HDF5 file")
+    (files.dir / "broken.npz").write_bytes(b"not a zip archive")
+    assert main([*argv, "--quiet"]) == EXIT_USAGE
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert err.startswith("tessella: error: ")
@@ -150,6 +168,35 @@ def test_bad_input_is_one_line_on_stderr(files, capsys, case):
     assert len(err.splitlines()) == 1
     assert "Traceback" not in captured.err + captured.out
     assert not (files.dir / "out.h5ad").exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("deliberate internal error"),
+                                   KeyError("deliberate internal error")])
+def test_internal_error_shows_its_traceback_and_asks_for_a_report(files, capsys, monkeypatch,
+                                                                   error):
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(tessella, "impute", broken)  # what `tessella impute` calls
+    code = main(["impute", files.spatial, "--reference", files.reference,
+                 "--out", str(files.dir / "out.h5ad"), "--quiet"])
+    assert code == EXIT_BUG == 70
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert "in broken" in err
+    assert f"{type(error).__name__}: {error}" in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("tessella: internal error: this is a bug in tessella ")
+    assert tessella.__version__ in last and "report it" in last
+    assert "tessella: error:" not in err
+
+
+def test_exit_statuses_are_documented(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    assert f"{EXIT_USAGE}    a problem with what was passed" in help_text
+    assert f"{EXIT_BUG}   an internal error, a bug in tessella" in help_text
 
 
 def test_usage_errors_exit_with_status_2(capsys):

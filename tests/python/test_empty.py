@@ -128,10 +128,10 @@ def test_all_together_and_the_flag_is_always_there(data):
 
 def test_nothing_at_all_is_still_refused(data):
     zero = with_matrix(data.spatial, np.zeros(data.spatial.shape, dtype=np.float32))
-    with pytest.raises(ValueError, match="spatial has no counts at all"):
+    with pytest.raises(tessella.InputError, match="spatial has no counts at all"):
         run("knn", zero, data)
     panel = emptied(data.spatial, genes=range(N_MEASURED - 1))
-    with pytest.raises(ValueError, match="reference has no counts over the 1 gene"):
+    with pytest.raises(tessella.InputError, match="reference has no counts over the 1 gene"):
         ref = emptied(data.reference, genes=[N_MEASURED - 1])
         run("knn", panel, data, reference=ref)
 

@@ -162,6 +162,20 @@ def test_score_genes_rejects_bad_shapes() -> None:
         score_genes(np.zeros((3, 2)), np.zeros((3, 2)), ["a"])
 
 
+@pytest.mark.parametrize(
+    ("metric", "undefined"),
+    [(pearson, "is constant or contains NaN"), (spearman, "is constant or contains NaN"),
+     (cosine, "is all zeros or contains NaN"), (mse, "contains NaN"), (rmse, "contains NaN"),
+     (ssim, "contains NaN"), (js, "sums to 0 after clipping or contains NaN")],
+)
+def test_scalar_metrics_document_their_parameters_and_result(metric, undefined) -> None:
+    """The sections the scalar metrics share are written once and reach each docstring."""
+    doc = metric.__doc__
+    assert "Parameters\n----------\na, b : numpy.ndarray\n    1-D vectors" in doc
+    assert "Returns\n-------\nfloat\n" in doc
+    assert doc.rstrip().endswith(f"NaN if either vector {undefined}.")
+
+
 def test_higher_is_better_covers_metrics() -> None:
     assert set(METRICS) <= set(HIGHER_IS_BETTER)
     assert HIGHER_IS_BETTER["rmse"] is False and HIGHER_IS_BETTER["js"] is False

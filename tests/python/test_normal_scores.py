@@ -1,12 +1,13 @@
-"""Normal scores: rank-based, ties share one score, inverse maps back."""
+"""Normal scores: rank-based, ties share one score, inverse maps back; z-scores."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.stats import norm, rankdata
 
 from tessella.data.normal_scores import fit_normal_scores
-from tessella.data.normalize import NormalizedView
+from tessella.data.normalize import NormalizedView, standardise
 
 
 def _view(values: np.ndarray) -> NormalizedView:
@@ -44,3 +45,18 @@ def test_large_data_are_sampled():
     assert abs(np.median(small.transform(values))) < 0.1
     from_array = fit_normal_scores(values, max_cells=1000)
     np.testing.assert_array_equal(from_array.knots, small.knots)  # same cells either way
+
+
+def test_z_scores_of_a_constant_gene_are_zero():
+    """A gene of one repeated value has a float spread of rounding noise (~1e-15, not
+    0): it is constant all the same, so its z-scores are 0, not noise over noise."""
+    rng = np.random.default_rng(3)
+    values = np.column_stack([rng.normal(2.0, 0.5, size=300), np.full(300, 2.9)])
+    assert values[:, 1].std() > 0  # the rounding noise this test is about
+    for dtype in (np.float32, np.float64):
+        z, mean, std = standardise(values, dtype=dtype)
+        assert z.dtype == dtype
+        np.testing.assert_array_equal(z[:, 1], 0.0)
+        assert std[1] == 1.0 and mean[1] == pytest.approx(2.9)
+        np.testing.assert_allclose(z[:, 0], (values[:, 0] - values[:, 0].mean())
+                                   / values[:, 0].std(), rtol=1e-6)

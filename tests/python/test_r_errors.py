@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 import tessella
-from tessella.h5ad import h5ad_parts
+from tessella.h5ad import h5ad_parts, read_h5ad_parts
 from tessella.parts import run_parts
 
 
@@ -62,7 +62,7 @@ def test_r_users_get_r_advice(sim, case):
 def test_python_users_keep_python_advice(sim):
     bad = sim.spatial.copy()
     bad.X = np.asarray(bad.X) - 1
-    with pytest.raises(ValueError, match=r"layer=\.\.\.") as err:
+    with pytest.raises(tessella.InputError, match=r"layer=\.\.\.") as err:
         tessella.impute(bad, sim.reference, method="knn", verbose=False)
     assert "assay =" not in str(err.value)
 
@@ -100,3 +100,57 @@ def test_h5ad_parts_rebuild_sparse_matrices_and_plain_columns():
     assert got["obs"]["ok"]["kind"] == "logical"
     assert got["coords"].shape == (5, 2)
     assert got["not_carried"] == ["obsm frame", "uns (1 key: a)"]
+
+
+# --- only input errors come back as {"error": ...}; anything else is a bug --------------------
+
+def _impute(sim, audience: str = "R") -> dict:
+    return run_parts("impute", parts(sim.spatial[:, :14]), parts(sim.reference), None,
+                     {"method": "mean", "verbose": False, "audience": audience})
+
+
+def test_an_internal_error_propagates_with_its_traceback(sim, monkeypatch):
+    def broken(result):
+        raise KeyError("deliberate internal error")
+
+    monkeypatch.setattr(tessella.parts, "result_to_parts", broken)
+    with pytest.raises(KeyError, match="deliberate internal error") as err:
+        _impute(sim)
+    assert err.traceback[-1].name == "broken"
+
+
+def test_a_plain_value_error_is_not_an_input_error(sim):
+    with pytest.raises(ValueError, match="unknown verb 'no-such-verb'") as err:
+        run_parts("no-such-verb", parts(sim.spatial), None, None, {"audience": "R"})
+    assert not isinstance(err.value, tessella.InputError)
+
+
+def test_an_input_error_is_returned_in_the_words_of_its_audience(sim, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise tessella.InputError("fix it with layer=...", "fix it with assay =")
+
+    monkeypatch.setattr(tessella.api, "impute", refuse)
+    assert _impute(sim, "R") == {"error": "fix it with assay ="}
+    assert _impute(sim, "python") == {"error": "fix it with layer=..."}
+
+
+def test_a_missing_file_is_returned_as_an_input_error(sim, tmp_path):
+    out = run_parts("refine", parts(sim.spatial), None, str(tmp_path / "absent.tsv"),
+                    {"verbose": False, "audience": "R"})
+    assert out == {"error": f"embedding file {tmp_path / 'absent.tsv'} does not exist."}
+
+
+def test_h5ad_for_r_reports_bad_files_and_propagates_bugs(tmp_path, monkeypatch):
+    assert read_h5ad_parts(str(tmp_path / "absent.h5ad"))["error"].endswith("does not exist.")
+    broken = tmp_path / "broken.h5ad"
+    broken.write_bytes(b"not an HDF5 file")
+    assert read_h5ad_parts(str(broken))["error"].startswith(f"could not read data file {broken}")
+    good = tmp_path / "good.h5ad"
+    ad.AnnData(np.ones((3, 2), dtype=np.float32)).write_h5ad(good)
+
+    def broken_parts(adata):
+        raise KeyError("deliberate internal error")
+
+    monkeypatch.setattr(tessella.h5ad, "h5ad_parts", broken_parts)
+    with pytest.raises(KeyError, match="deliberate internal error"):
+        read_h5ad_parts(str(good))

@@ -11,14 +11,23 @@ import pytest
 
 from tessella import cli
 
-robjects = pytest.importorskip("rpy2.robjects", reason="rpy2 not installed (tessella[r])")
-from tessella import rbridge  # noqa: E402
+robjects = pytest.importorskip(
+    "rpy2.robjects", reason="rpy2 is not installed: run `make setup` (it installs tessella[r])")
+from tessella import InputError, rbridge  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def rds_files(tmp_path_factory):
+def r_package():
+    """Skips, saying why, unless R finds the tessella R package on its own (no
+    R_LIBS needed: `make setup` installs it into R's default library)."""
     if not robjects.r('isTRUE(requireNamespace("tessella", quietly = TRUE))')[0]:
-        pytest.skip("the tessella R package is not installed (make setup installs it)")
+        paths = ", ".join(robjects.r(".libPaths()"))
+        pytest.skip(f"the tessella R package is not installed in R's library ({paths}): "
+                    "run `make setup`, which installs it into R's default library")
+
+
+@pytest.fixture(scope="module")
+def rds_files(tmp_path_factory, r_package):
     folder = tmp_path_factory.mktemp("rds")
     robjects.r(f"""
         sce <- tessella::exampleSpatial(nCells = 150, nGenes = 30, seed = 4)
@@ -91,14 +100,6 @@ def test_write_rds_without_an_original_makes_an_sce(rds_files):
     assert list(_r("dim(p)")) == [24, 150]
 
 
-def test_bad_rds_input_is_one_clear_error(rds_files, capsys):
-    code = cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",
-                     str(rds_files / "reference.rds"), "--assay", "logcounts",
-                     "--out", str(rds_files / "x.rds"), "--quiet"])
-    assert code == 2
-    assert "no assay 'logcounts'" in capsys.readouterr().err
-
-
 def test_spatialexperiment_rds_carries_spatial_coords(rds_files, tmp_path):
     if not _r('isTRUE(requireNamespace("SpatialExperiment", quietly = TRUE))')[0]:
         pytest.skip("SpatialExperiment is not installed: no registry reachable here has it")
@@ -115,7 +116,7 @@ def test_spatialexperiment_rds_carries_spatial_coords(rds_files, tmp_path):
 def test_missing_rpy2_says_what_to_install(monkeypatch):
     rbridge._start_r.cache_clear()  # R is started once per process: start it afresh
     monkeypatch.setitem(sys.modules, "rpy2.robjects", None)
-    with pytest.raises(ValueError, match=r"tessella\[r\]"):
+    with pytest.raises(InputError, match=r"tessella\[r\]"):
         rbridge.read_rds(__file__)
 
 
@@ -127,17 +128,30 @@ def test_refuses_to_run_inside_r(monkeypatch, tmp_path):
         rbridge.read_rds(path)
 
 
-def test_r_side_refusals_are_one_clear_error(rds_files, capsys):
+@pytest.mark.parametrize(("spatial", "options", "message"), [
+    ("spatial.rds", ["--assay", "logcounts"], "no assay 'logcounts'"),
+    ("taken.rds", ["--method", "knn"], "already has assay 'knn'"),
+    ("spatial.rds", ["--reference-assay", "nope"], "reference has no assay 'nope'"),
+])
+def test_r_side_refusals_are_one_clear_error(rds_files, capsys, spatial, options, message):
     _r(f"""x <- readRDS("{rds_files}/spatial.rds")
         SummarizedExperiment::assay(x, "knn") <- SummarizedExperiment::assay(x, "counts")
         saveRDS(x, "{rds_files}/taken.rds")""")
-    code = cli.main(["impute", str(rds_files / "taken.rds"), "--reference",
-                     str(rds_files / "reference.rds"), "--method", "knn",
+    code = cli.main(["impute", str(rds_files / spatial), "--reference",
+                     str(rds_files / "reference.rds"), *options,
                      "--out", str(rds_files / "t.rds"), "--quiet"])
-    assert code == 2
-    assert "already has assay 'knn'" in capsys.readouterr().err
-    code = cli.main(["impute", str(rds_files / "spatial.rds"), "--reference",
-                     str(rds_files / "reference.rds"), "--reference-assay", "nope",
-                     "--out", str(rds_files / "t.rds"), "--quiet"])
-    assert code == 2
-    assert "reference has no assay 'nope'" in capsys.readouterr().err
+    assert code == cli.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tessella: error: ") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_r_refusals_are_input_errors_and_other_r_errors_bugs(r_package, tmp_path):
+    with pytest.raises(InputError, match="^bad input$"):
+        rbridge._call('function() stop("bad input", call. = FALSE)')
+    with pytest.raises(rbridge.RFailure, match=r"R failed: Error in .*: a bug"):
+        rbridge._call('function() stop("a bug")')
+    broken = tmp_path / "broken.rds"
+    broken.write_bytes(b"not an R object")
+    with pytest.raises(InputError, match=f"could not read {broken} as an R object"):
+        rbridge.read_rds(broken)

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 
 import tessella
+from tessella import InputError
 
 FAST = {"max_epochs": 3, "verbose": False}
 N_MEASURED = 30
@@ -69,7 +70,7 @@ BAD_VALUES = [
 def test_bad_spatial_values_are_refused(data, entry, storage, change, message):
     x = change(data.spatial.X)
     bad = with_matrix(data.spatial, sp.csr_matrix(x) if storage == "csr" else x)
-    with pytest.raises(ValueError, match=message) as err:
+    with pytest.raises(InputError, match=message) as err:
         run(entry, bad, data)
     assert str(err.value).startswith("spatial ")
 
@@ -77,7 +78,7 @@ def test_bad_spatial_values_are_refused(data, entry, storage, change, message):
 @pytest.mark.parametrize(("change", "message"), BAD_VALUES)
 def test_bad_reference_values_are_refused(data, change, message):
     bad = with_matrix(data.reference, change(data.reference.X))
-    with pytest.raises(ValueError, match=message) as err:
+    with pytest.raises(InputError, match=message) as err:
         run("knn", data.spatial, data, reference=bad)
     assert str(err.value).startswith("reference ")
 
@@ -98,7 +99,7 @@ def test_reference_may_hold_genes_never_detected(data):
 
 
 def test_empty_matrix_is_refused(data):
-    with pytest.raises(ValueError, match=r"spatial is empty \(0 cells"):
+    with pytest.raises(InputError, match=r"spatial is empty \(0 cells"):
         run("knn", data.spatial[:0].copy(), data)
 
 
@@ -117,12 +118,12 @@ def _duplicate_gene(adata: ad.AnnData) -> ad.AnnData:
 
 @pytest.mark.parametrize("entry", ["refine", "knn"])
 def test_duplicated_spatial_genes_are_refused(data, entry):
-    with pytest.raises(ValueError, match=r"spatial has 1 duplicated gene name\(s\): Gene006"):
+    with pytest.raises(InputError, match=r"spatial has 1 duplicated gene name\(s\): Gene006"):
         run(entry, _duplicate_gene(data.spatial), data)
 
 
 def test_duplicated_reference_genes_are_refused(data):
-    with pytest.raises(ValueError, match=r"reference has 1 duplicated gene name\(s\): Gene006"):
+    with pytest.raises(InputError, match=r"reference has 1 duplicated gene name\(s\): Gene006"):
         run("knn", data.spatial, data, reference=_duplicate_gene(data.reference))
 
 
@@ -130,7 +131,7 @@ def test_duplicated_reference_genes_are_refused(data):
 @pytest.mark.parametrize("entry", ["refine", "knn"])
 def test_non_numeric_matrix_is_refused(data, entry, dtype):
     bad = with_matrix(data.spatial, data.spatial.X.astype(dtype))
-    with pytest.raises(ValueError, match=rf"dtype {np.dtype(dtype)}, which is not numeric"):
+    with pytest.raises(InputError, match=rf"dtype {np.dtype(dtype)}, which is not numeric"):
         run(entry, bad, data)
 
 
@@ -138,12 +139,12 @@ def test_non_numeric_matrix_is_refused(data, entry, dtype):
 def test_missing_layer_is_refused(data, entry):
     spatial = data.spatial.copy()
     spatial.layers["raw"] = spatial.X.copy()
-    with pytest.raises(ValueError, match=r"no layer 'counts' \(layers: raw\)"):
+    with pytest.raises(InputError, match=r"no layer 'counts' \(layers: raw\)"):
         run(entry, spatial, data, layer="counts")
 
 
 def test_missing_reference_layer_is_refused(data):
-    with pytest.raises(ValueError, match=r"reference has no layer 'counts' \(layers: none\)"):
+    with pytest.raises(InputError, match=r"reference has no layer 'counts' \(layers: none\)"):
         tessella.impute(data.spatial, data.reference, reference_layer="counts", verbose=False)
 
 
@@ -154,7 +155,7 @@ def test_named_layer_is_the_one_read(data):
     out = run("knn", spatial, data, layer="counts")
     expected = run("knn", data.spatial, data)
     np.testing.assert_allclose(out.X, expected.X)
-    with pytest.raises(ValueError, match="negative"):
+    with pytest.raises(InputError, match="negative"):
         run("knn", spatial, data)
 
 
@@ -196,7 +197,7 @@ def test_h5ad_paths_are_read_and_other_files_refused(data, tmp_path):
     np.testing.assert_allclose(from_path.X, run("knn", data.spatial, data).X)
     other = tmp_path / "spatial.csv"
     data.spatial.to_df().to_csv(other)
-    with pytest.raises(ValueError, match=r"spatial\.csv is not \.h5ad"):
+    with pytest.raises(InputError, match=r"spatial\.csv is not \.h5ad"):
         run("knn", other, data)
 
 
@@ -212,7 +213,7 @@ def _normalised_not_logged(adata: ad.AnnData) -> ad.AnnData:
 @pytest.mark.parametrize("entry", ["refine", "knn"])
 def test_normalised_but_not_logged_values_are_refused(data, entry):
     bad = _normalised_not_logged(data.spatial)
-    with pytest.raises(ValueError, match="non-integer values up to .*not log-transformed") as err:
+    with pytest.raises(InputError, match="non-integer values up to .*not log-transformed") as err:
         run(entry, bad, data)
     assert "input_scale='log'" in str(err.value)
 
@@ -236,7 +237,7 @@ def test_auto_scale_detects_counts_and_log_values(data, transform, described):
 
 
 def test_unknown_input_scale_is_refused(data):
-    with pytest.raises(ValueError, match=r"input_scale must be one of .*not 'raw'"):
+    with pytest.raises(InputError, match=r"input_scale must be one of .*not 'raw'"):
         run("knn", data.spatial, data, input_scale="raw")
 
 
@@ -246,18 +247,18 @@ def test_unknown_input_scale_is_refused(data):
 def test_no_shared_genes_is_refused(data):
     reference = data.reference.copy()
     reference.var_names = [f"Other{i:03d}" for i in range(reference.n_vars)]
-    with pytest.raises(ValueError, match="share no genes"):
+    with pytest.raises(InputError, match="share no genes"):
         run("knn", data.spatial, data, reference=reference)
 
 
 def test_gene_missing_from_reference_is_refused(data):
-    with pytest.raises(ValueError, match=r"1 gene\(s\) to impute are not in the reference: "
+    with pytest.raises(InputError, match=r"1 gene\(s\) to impute are not in the reference: "
                                          r"NotAGene\."):
         run("knn", data.spatial, data, genes=["Gene031", "NotAGene"])
 
 
 def test_gene_missing_from_embeddings_is_refused(data):
-    with pytest.raises(ValueError, match=r"2 gene\(s\) to impute are not in the embeddings: "
+    with pytest.raises(InputError, match=r"2 gene\(s\) to impute are not in the embeddings: "
                                          r"NotAGene, Missing2\."):
         run("refine", data.spatial, data, genes=["Gene045", "NotAGene", "Missing2"])
 
@@ -288,9 +289,9 @@ def test_unknown_method_is_refused(data):
 
 
 def test_missing_reference_or_embeddings_is_refused(data):
-    with pytest.raises(ValueError, match="method 'knn' needs a reference"):
+    with pytest.raises(InputError, match="method 'knn' needs a reference"):
         tessella.benchmark(data.spatial, methods=["knn"], verbose=False)
-    with pytest.raises(ValueError, match="method 'refine' needs gene embeddings"):
+    with pytest.raises(InputError, match="method 'refine' needs gene embeddings"):
         tessella.benchmark(data.spatial, data.reference, methods=["refine"], verbose=False)
 
 
@@ -307,12 +308,12 @@ def test_unknown_hyper_parameter_is_refused(data):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_without_a_cuda_device_is_refused(data):
-    with pytest.raises(ValueError, match=r"device='cuda' .*sees no CUDA device"):
+    with pytest.raises(InputError, match=r"device='cuda' .*sees no CUDA device"):
         tessella.refine(data.spatial, data.embeddings, device="cuda", **FAST)
 
 
 def test_unknown_device_is_refused(data):
-    with pytest.raises(ValueError, match="device must be 'auto', 'cpu' or 'cuda', not 'tpu'"):
+    with pytest.raises(InputError, match="device must be 'auto', 'cpu' or 'cuda', not 'tpu'"):
         tessella.refine(data.spatial, data.embeddings, device="tpu", **FAST)
 
 
@@ -396,7 +397,7 @@ def test_reference_scale_can_be_stated(sim):
     totals = reference.X.sum(axis=1, keepdims=True)
     reference.X = (reference.X / totals * 1e6).astype(np.float32)  # CPM: not logged
     reference.X[0, 0] += 0.5  # non-integer
-    with pytest.raises(ValueError, match="reference_input_scale='counts'"):
+    with pytest.raises(InputError, match="reference_input_scale='counts'"):
         tessella.impute(sim.spatial[:, :20].copy(), reference, "mean", verbose=False)
     out = tessella.impute(sim.spatial[:, :20].copy(), reference, "mean", verbose=False,
                           reference_input_scale="counts")

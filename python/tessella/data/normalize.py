@@ -31,9 +31,14 @@ def cell_totals(matrix: Any, columns: np.ndarray) -> np.ndarray:
     return totals
 
 
+#: Standard deviations at or below this count as zero: a constant gene's computed spread
+#: is rounding noise (about 1e-15 for a float64 column of one repeated value, e.g. 0.1).
+CONSTANT_SPREAD = 1e-8
+
+
 def usable_spread(std: np.ndarray) -> np.ndarray:
     """Per-gene standard deviations with 1 where a gene is constant (no division by 0)."""
-    return np.where(std > 1e-8, std, 1.0)
+    return np.where(std > CONSTANT_SPREAD, std, 1.0)
 
 
 def column_moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,10 +46,15 @@ def column_moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values.mean(axis=0), usable_spread(values.std(axis=0))
 
 
-def standardise(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-gene z-scores (float32), with the mean and spread used."""
-    mean, std = column_moments(values)
-    return ((values - mean) / std).astype(np.float32), mean, std
+def standardise(
+    values: np.ndarray, dtype: type[np.floating] = np.float32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-gene z-scores as ``dtype`` (float32 for model inputs), with the mean and
+    spread used (1 where constant); a constant gene's z-scores are exactly 0."""
+    mean, spread = values.mean(axis=0), values.std(axis=0)
+    std = usable_spread(spread)
+    z = np.where(spread > CONSTANT_SPREAD, (values - mean) / std, 0.0)
+    return z.astype(dtype), mean, std
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ import numpy as np
 from tessella.data.empty import Omitted, totals
 from tessella.data.genes import describe_missing, match_genes
 from tessella.data.normalize import NormalizedView, cell_totals, normalized_view
-from tessella.data.validate import InputError, expression_matrix
+from tessella.data.validate import expression_matrix
+from tessella.errors import InputError
 
 if TYPE_CHECKING:  # only an annotation: embeddings imports tessella.data
     from tessella.embeddings import EmbeddingTable
@@ -168,9 +169,9 @@ def prepare_task(
     kept = np.arange(len(cell_sums)) if keep_cells else np.flatnonzero(cell_sums > 0)
     detected = np.flatnonzero(gene_sums > 0)
     if not (cell_sums > 0).any():
-        raise ValueError(
-            f"spatial has no counts over its {len(all_measured)} measured gene(s) in any "
-            "cell: there is nothing to learn from.")
+        problem = (f"has no counts over its {len(all_measured)} measured gene(s) in any "
+                   "cell: there is nothing to learn from.")
+        raise InputError(f"spatial {problem}", f"x {problem}")
     omitted = Omitted(len(cell_sums), kept, all_measured, detected)
     measured_genes = [all_measured[i] for i in detected]
     view, target_sum = normalized_view(matrix, measured[detected], spatial_is_counts,
@@ -185,7 +186,7 @@ def prepare_task(
         present = index >= 0
         size_columns = index[: len(measured_genes)][index[: len(measured_genes)] >= 0]
         if size_columns.size == 0:
-            raise ValueError(
+            raise InputError(
                 "spatial and reference data share no genes; check that both use the same "
                 "gene naming (symbols vs Ensembl IDs) and species."
             )
@@ -208,7 +209,7 @@ def _reference_cells(view: NormalizedView, matrix: object, size_columns: np.ndar
     sums = view.scale if view.scale is not None else cell_totals(matrix, size_columns)
     kept = np.flatnonzero(sums > 0)
     if kept.size == 0:
-        raise ValueError(
+        raise InputError(
             f"reference has no counts over the {len(size_columns)} gene(s) it shares with "
             "the spatial data in any cell; check that both use the same gene naming "
             "(symbols vs Ensembl IDs) and species.")

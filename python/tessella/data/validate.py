@@ -3,8 +3,10 @@
 One streaming pass over the matrix checks the values (numeric, finite,
 non-negative), finds empty cells and genes (accepted: see
 :mod:`tessella.data.empty`), and tells raw counts from log-normalised values.
-Every problem raises ``ValueError`` (``TypeError`` for an object that is not
-an AnnData at all) naming the problem and its fix.
+Every problem with the input raises :class:`tessella.InputError` naming the
+problem and its fix (``TypeError`` for an object that is not an AnnData at
+all: only Python callers can pass one, and at the CLI and R boundaries it
+would be tessella's own bug).
 """
 
 from __future__ import annotations
@@ -61,11 +63,11 @@ def expression_matrix(adata: ad.AnnData, layer: str | None, role: str) -> Any:
     """``adata.X`` or ``adata.layers[layer]``, without copying."""
     if layer is None:
         if adata.X is None:
-            raise ValueError(f"{role} has no X matrix; name the layer to use with layer=...")
+            raise InputError(f"{role} has no X matrix; name the layer to use with layer=...")
         return adata.X
     if layer not in adata.layers:
         available = ", ".join(adata.layers.keys()) or "none"
-        raise ValueError(
+        raise InputError(
             f"{role} has no layer {layer!r} (layers: {available}); "
             "pass layer=None to use X, or one of the layers listed."
         )
@@ -140,7 +142,7 @@ def scan_matrix(matrix: Any, role: str) -> MatrixReport:
 def resolve_scale(report: MatrixReport, input_scale: InputScale, role: str) -> bool:
     """Return True when the matrix holds raw counts that need normalising and log1p."""
     if input_scale not in INPUT_SCALES:
-        raise ValueError(f"input_scale must be one of {INPUT_SCALES}, not {input_scale!r}.")
+        raise InputError(f"input_scale must be one of {INPUT_SCALES}, not {input_scale!r}.")
     if input_scale != "auto":
         return input_scale == "counts"
     if report.is_integer:

@@ -5,7 +5,7 @@ are compared with reference labels (given cell types, or the Leiden clustering o
 computed with the same settings). The pipeline is deliberately simple and deterministic for
 a given seed:
 
-1. z-score every gene (constant genes become 0);
+1. z-score every gene (constant genes become 0, see ``data.normalize.standardise``);
 2. PCA to ``min(n_pcs, n_genes - 1, n_cells - 1)`` components;
 3. unweighted, symmetrised kNN graph (Euclidean distance in PC space), built as an edge list;
 4. Leiden with ``RBConfigurationVertexPartition`` at the given resolution and seed.
@@ -23,18 +23,18 @@ from sklearn import metrics as skm
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from tessella.columns import as_matrix
+from tessella.data.normalize import standardise
+
 logger = logging.getLogger(__name__)
 
 ASW_MAX_CELLS = 5000
 
 
-def _as_matrix(matrix: np.ndarray, name: str = "matrix") -> np.ndarray:
-    """Return a dense, finite 2-D float64 array (sparse input is densified)."""
-    if hasattr(matrix, "toarray"):
-        matrix = matrix.toarray()
-    arr = np.asarray(matrix, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (cells, genes), got shape {arr.shape}")
+def _cells_to_cluster(matrix: np.ndarray, name: str = "matrix") -> np.ndarray:
+    """Return a dense, finite 2-D float64 array of at least 2 cells (sparse input is
+    densified)."""
+    arr = as_matrix(matrix, name)
     if arr.shape[0] < 2:
         raise ValueError(f"{name} needs at least 2 cells to cluster, got {arr.shape[0]}")
     if not np.isfinite(arr).all():
@@ -42,19 +42,12 @@ def _as_matrix(matrix: np.ndarray, name: str = "matrix") -> np.ndarray:
     return arr
 
 
-def _standardise(matrix: np.ndarray) -> np.ndarray:
-    """z-score each column; columns with zero variance become all zeros."""
-    centred = matrix - matrix.mean(axis=0)
-    sd = matrix.std(axis=0)
-    return centred / np.where(sd > 0, sd, 1.0)
-
-
 def _embed(matrix: np.ndarray, n_pcs: int, seed: int) -> np.ndarray:
     """Standardise and project onto the leading principal components.
 
     With fewer than two genes (no room for a PCA) the standardised matrix is returned.
     """
-    z = _standardise(matrix)
+    z, _, _ = standardise(matrix, dtype=np.float64)
     n_comp = min(n_pcs, z.shape[1] - 1, z.shape[0] - 1)
     if n_comp < 1 or not z.any():
         return z
@@ -129,7 +122,7 @@ def leiden_clusters(
         Integer cluster label per cell (0 is the largest cluster); one cluster when
         every cell has the same values.
     """
-    arr = _as_matrix(matrix)
+    arr = _cells_to_cluster(matrix)
     embedding = _embed(arr, n_pcs, seed)
     return _cluster_embedding(embedding, n_neighbors, resolution, seed)
 
@@ -222,7 +215,7 @@ def cluster_agreement(
     n_pcs = leiden_kwargs.get("n_pcs", 30)
     n_neighbors = leiden_kwargs.get("n_neighbors", 15)
     resolution = leiden_kwargs.get("resolution", 1.0)
-    pred = _as_matrix(predicted_matrix, "predicted_matrix")
+    pred = _cells_to_cluster(predicted_matrix, "predicted_matrix")
     if labels is None:
         reference = leiden_clusters(truth_matrix, seed=seed, **leiden_kwargs)
     else:

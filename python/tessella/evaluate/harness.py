@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from tessella.data.genes import match_genes
 from tessella.data.normalize import normalized_view
 from tessella.data.validate import expression_matrix
+from tessella.errors import InputError
 from tessella.evaluate.clustering import cluster_agreement, leiden_clusters
 from tessella.evaluate.metrics import METRICS, score_genes
 from tessella.inputs import Inputs
@@ -40,7 +41,7 @@ def eligible_genes(inputs: Inputs, methods: Sequence[str], genes: list[str] | No
     missing = [g for g, hit in zip(candidates, match_genes(candidates, inputs.spatial.var_names))
                if hit < 0]
     if missing:
-        raise ValueError(f"genes to evaluate are not measured in the spatial data: {missing[:8]}")
+        raise InputError(f"genes to evaluate are not measured in the spatial data: {missing[:8]}")
     keep = np.ones(len(candidates), dtype=bool)
     classes = [get_method(m) for m in methods]
     if any(c.requires_reference for c in classes) or (external and inputs.reference is not None):
@@ -53,7 +54,7 @@ def eligible_genes(inputs: Inputs, methods: Sequence[str], genes: list[str] | No
 def gene_folds(genes: list[str], folds: int, seed: int) -> list[list[str]]:
     """Split genes into ``folds`` groups at random (seeded), sizes differing by at most one."""
     if folds < 2 or folds > len(genes):
-        raise ValueError(
+        raise InputError(
             f"folds must be between 2 and the number of genes that can be evaluated "
             f"({len(genes)}), not {folds}."
         )
@@ -138,10 +139,10 @@ def check_external(
     checked = {}
     for name, predictions in external.items():
         if name in methods:
-            raise ValueError(f"external method {name!r} is also an engine method; rename it.")
+            raise InputError(f"external method {name!r} is also an engine method; rename it.")
         predictions = list(predictions)
         if len(predictions) != len(split):
-            raise ValueError(
+            raise InputError(
                 f"external method {name!r} has {len(predictions)} prediction(s) for "
                 f"{len(split)} folds: give one per fold, in the order of benchmark_folds()."
             )
@@ -156,13 +157,13 @@ def _external_fold(name: str, fold: int, values: Any, held_out: list[str],
         order = match_genes(held_out, [str(c) for c in values.columns])
         if np.any(order < 0):
             lacking = [g for g, i in zip(held_out, order) if i < 0]
-            raise ValueError(f"external method {name!r}, fold {fold}: the prediction lacks "
+            raise InputError(f"external method {name!r}, fold {fold}: the prediction lacks "
                              f"held-out gene(s) {lacking[:8]}.")
         values = values.iloc[:, order].to_numpy()
     values = np.asarray(values.toarray() if sp.issparse(values) else values, dtype=np.float32)
     expected = (n_cells, len(held_out))
     if values.shape != expected:
-        raise ValueError(
+        raise InputError(
             f"external method {name!r}, fold {fold}: prediction of shape {values.shape}, "
             f"expected cells x held-out genes {expected} (genes {held_out[:8]}...)."
         )
@@ -206,7 +207,7 @@ def run_benchmark(
     predicted_outside = check_external(external, split, n_cells, methods)
     names = [*methods, *predicted_outside]
     if not names:
-        raise ValueError("give at least one method to benchmark.")
+        raise InputError("give at least one method to benchmark.")
     rows, seconds, parameters = [], dict.fromkeys(methods, 0.0), {}
     seconds.update({m: float((external_seconds or {}).get(m, np.nan)) for m in predicted_outside})
     n_eval = sum(len(f) for f in split)

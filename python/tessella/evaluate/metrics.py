@@ -18,14 +18,21 @@ Conventions
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import rel_entr
 
-from tessella.columns import nan_columns, pearson_columns, spearman_columns
+from tessella.columns import (
+    as_matrix,
+    cosine_columns,
+    nan_columns,
+    pearson_columns,
+    spearman_columns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "asw": True,
 }
 
+Metric = Callable[..., float]
+
 _SSIM_C1 = 0.01**2
 _SSIM_C2 = 0.03**2
 
@@ -58,20 +67,10 @@ _SSIM_C2 = 0.03**2
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_matrix(x: np.ndarray, name: str) -> np.ndarray:
-    """Return ``x`` as a dense 2-D float64 array (sparse matrices are densified)."""
-    if hasattr(x, "toarray"):
-        x = x.toarray()
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (cells, genes), got shape {arr.shape}")
-    return arr
-
-
 def _pair(truth: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate two matrices of equal shape and return them as float64 arrays."""
-    t = _as_matrix(truth, "truth")
-    p = _as_matrix(predicted, "predicted")
+    t = as_matrix(truth, "truth")
+    p = as_matrix(predicted, "predicted")
     if t.shape != p.shape:
         raise ValueError(f"truth {t.shape} and predicted {p.shape} differ in shape")
     return t, p
@@ -88,28 +87,9 @@ def _vectors(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[:, None], y[:, None]
 
 
-
-
-
-
 # ---------------------------------------------------------------------------------------------
 # column-wise kernels: each scores column j of ``a`` against column j of ``b``
 # ---------------------------------------------------------------------------------------------
-
-
-
-
-
-
-def _cosine_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity per column; NaN where either column is all zeros."""
-    num = np.einsum("ij,ij->j", a, b)
-    den = np.sqrt(np.einsum("ij,ij->j", a, a) * np.einsum("ij,ij->j", b, b))
-    undefined = den == 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = np.clip(num / np.where(undefined, 1.0, den), -1.0, 1.0)
-    c[undefined | nan_columns(a, b)] = np.nan
-    return c
 
 
 def _mse_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -166,7 +146,7 @@ def _js_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _KERNELS = {
     "pearson": pearson_columns,
     "spearman": spearman_columns,
-    "cosine": _cosine_columns,
+    "cosine": cosine_columns,
     "mse": _mse_columns,
     "ssim": _ssim_columns,
     "js": _js_columns,
@@ -189,89 +169,60 @@ def _score_columns(a: np.ndarray, b: np.ndarray, metrics: Sequence[str]) -> dict
 # ---------------------------------------------------------------------------------------------
 
 
+def _scores_two_vectors(value: str, nan_if: str = "") -> Callable[[Metric], Metric]:
+    """Complete a scalar metric's docstring with the sections all of them share: the
+    parameters, and the float returned (``value``), NaN when either vector ``nan_if``
+    or contains NaN."""
+    undefined = f"{nan_if} or contains NaN" if nan_if else "contains NaN"
+
+    def document(metric: Metric) -> Metric:
+        metric.__doc__ = (
+            f"{inspect.cleandoc(metric.__doc__ or '')}\n\n"
+            "Parameters\n----------\n"
+            "a, b : numpy.ndarray\n"
+            "    1-D vectors of equal length (for example truth and prediction for one gene).\n\n"
+            f"Returns\n-------\nfloat\n    {value}; NaN if either vector {undefined}.\n"
+        )
+        return metric
+
+    return document
+
+
+@_scores_two_vectors("Correlation in [-1, 1]", nan_if="is constant")
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two vectors.
-
-    Parameters
-    ----------
-    a, b : numpy.ndarray
-        1-D vectors of equal length.
-
-    Returns
-    -------
-    float
-        Correlation in [-1, 1]; NaN if either vector is constant or contains NaN.
-    """
+    """Pearson correlation of two vectors."""
     return float(pearson_columns(*_vectors(a, b))[0])
 
 
+@_scores_two_vectors("Correlation in [-1, 1]", nan_if="is constant")
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two vectors (ties get average ranks).
-
-    Parameters
-    ----------
-    a, b : numpy.ndarray
-        1-D vectors of equal length.
-
-    Returns
-    -------
-    float
-        Correlation in [-1, 1]; NaN if either vector is constant or contains NaN.
-    """
+    """Spearman rank correlation of two vectors (ties get average ranks)."""
     return float(spearman_columns(*_vectors(a, b))[0])
 
 
+@_scores_two_vectors("Similarity in [-1, 1]", nan_if="is all zeros")
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two vectors (not centred).
-
-    Parameters
-    ----------
-    a, b : numpy.ndarray
-        1-D vectors of equal length.
-
-    Returns
-    -------
-    float
-        Similarity in [-1, 1]; NaN if either vector is all zeros or contains NaN.
-    """
-    return float(_cosine_columns(*_vectors(a, b))[0])
+    """Cosine similarity of two vectors (not centred)."""
+    return float(cosine_columns(*_vectors(a, b))[0])
 
 
+@_scores_two_vectors("``mean((a - b) ** 2)``")
 def mse(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean squared error between two vectors, on the values as given.
-
-    Parameters
-    ----------
-    a, b : numpy.ndarray
-        1-D vectors of equal length.
-
-    Returns
-    -------
-    float
-        ``mean((a - b) ** 2)``; NaN if either vector contains NaN.
-    """
+    """Mean squared error between two vectors, on the values as given."""
     return float(_mse_columns(*_vectors(a, b))[0])
 
 
+@_scores_two_vectors("``sqrt(mean((a - b) ** 2))``")
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
     """Root mean squared error between two vectors, on the values as given.
 
     Li et al. (2022) z-score each gene before computing the RMSE; this function does not,
     so the error is in the units of the input (log-normalised expression).
-
-    Parameters
-    ----------
-    a, b : numpy.ndarray
-        1-D vectors of equal length.
-
-    Returns
-    -------
-    float
-        ``sqrt(mean((a - b) ** 2))``; NaN if either vector contains NaN.
     """
     return float(np.sqrt(_mse_columns(*_vectors(a, b))[0]))
 
 
+@_scores_two_vectors("1 for identical vectors (up to scale), lower for less similar ones")
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Global structural similarity of two vectors, as in Li et al. (2022).
 
@@ -282,37 +233,17 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
         ((2 mu_a mu_b + C1) (2 cov + C2)) / ((mu_a^2 + mu_b^2 + C1) (var_a + var_b + C2))
 
     where ``C1 = 0.01**2`` and ``C2 = 0.03**2``.
-
-    Parameters
-    ----------
-    a, b : numpy.ndarray
-        1-D vectors of equal length (typically truth and prediction for one gene).
-
-    Returns
-    -------
-    float
-        1 for identical vectors (up to scale), lower for less similar ones; NaN if either
-        vector contains NaN.
     """
     return float(_ssim_columns(*_vectors(a, b))[0])
 
 
+@_scores_two_vectors("Divergence in [0, 1]", nan_if="sums to 0 after clipping")
 def js(a: np.ndarray, b: np.ndarray) -> float:
     """Jensen-Shannon divergence between two vectors seen as distributions over cells.
 
     Negative values are clipped to 0 and each vector is divided by its sum. The divergence
     uses base-2 logarithms, so it lies in [0, 1] (0 for proportional vectors). It is
     symmetric in ``a`` and ``b``.
-
-    Parameters
-    ----------
-    a, b : numpy.ndarray
-        1-D vectors of equal length.
-
-    Returns
-    -------
-    float
-        Divergence in [0, 1]; NaN if either vector sums to 0 after clipping or contains NaN.
     """
     return float(_js_columns(*_vectors(a, b))[0])
 
@@ -354,10 +285,9 @@ def score_cells(truth: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
 
     Parameters
     ----------
-    truth : numpy.ndarray
-        Held-out expression, shape ``(cells, genes)``.
-    predicted : numpy.ndarray
-        Predicted expression, same shape; NaN entries make that cell's scores NaN.
+    truth, predicted : numpy.ndarray
+        Held-out and predicted expression, both of shape ``(cells, genes)``; a NaN entry
+        makes that cell's scores NaN.
 
     Returns
     -------

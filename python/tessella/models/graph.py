@@ -49,6 +49,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from tessella.columns import cosine_columns
 from tessella.data.normalize import column_moments, standardise
 from tessella.data.task import ImputationTask
 from tessella.errors import InputError
@@ -319,8 +320,8 @@ class GraphImputer(TorchImputer):
             graph = similarity[:, shared_columns[kept]].max(axis=1)
             features.append(reliability.gene_features(reference, mean, graph)
                             [shared_columns[fold]])
-            accuracy.append(reliability.column_cosine(spatial[cells][:, fold],
-                                                      mean[:, shared_columns[fold]]))
+            accuracy.append(cosine_columns(spatial[cells][:, fold],
+                                           mean[:, shared_columns[fold]]))
         model = reliability.fit_reliability(np.vstack(features), np.concatenate(accuracy))
         mean = self._proxy_mean(spatial_z[cells], reference_z, reference)
         graph = similarity[:, shared_columns].max(axis=1)

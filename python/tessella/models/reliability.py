@@ -40,13 +40,6 @@ def gene_features(reference: np.ndarray, neighbourhood_mean: np.ndarray,
                             np.sqrt(variance), kept, graph_similarity])
 
 
-def column_cosine(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Cosine similarity per column (NaN where either column is all zeros)."""
-    norms = np.linalg.norm(truth, axis=0) * np.linalg.norm(predicted, axis=0)
-    return np.divide((truth * predicted).sum(axis=0), norms,
-                     out=np.full(truth.shape[1], np.nan), where=norms > 0)
-
-
 def fit_reliability(features: np.ndarray, accuracy: np.ndarray) -> Pipeline:
     """Ridge regression from gene features to accuracy (rows with NaN left out)."""
     usable = np.isfinite(accuracy) & np.isfinite(features).all(axis=1)
