@@ -286,8 +286,6 @@ class DiffusionImputer(TorchImputer):
         return Denoiser(len(known), int(known.sum()), NetworkSize(**self.fitted["size"]))
 
     def fit_torch(self, task: ImputationTask) -> None:
-        if task.reference is None:
-            raise InputError("diffusion needs a reference: pass reference=...")
         device = self.device
         shared = task.shared_in_reference
         predictable = task.in_reference

@@ -52,7 +52,6 @@ from torch.nn import functional
 from tessella.columns import cosine_columns
 from tessella.data.normalize import column_moments, standardise
 from tessella.data.task import ImputationTask
-from tessella.errors import InputError
 from tessella.models import reliability
 from tessella.models.gene_graph import gene_similarity, sparsify
 from tessella.models.interface import Prediction
@@ -203,8 +202,6 @@ class GraphImputer(TorchImputer):
         return self.params.k or (50 if n_cells < LARGE_DATA else 20)
 
     def fit_torch(self, task: ImputationTask) -> None:
-        if task.reference is None:
-            raise InputError("graph needs a reference: pass reference=...")
         device = self.device
         shared = task.shared_in_reference
         predictable = task.in_reference

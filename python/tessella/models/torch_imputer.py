@@ -22,6 +22,7 @@ from torch import nn
 
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
+from tessella.errors import InputError
 from tessella.models.fitted import FittedImputer, fitted_from_state, fitted_to_state
 from tessella.params import TrainParams
 from tessella.train import History, LossFn, fit_module, predict_blocks, seeded
@@ -62,6 +63,8 @@ class TorchImputer(FittedImputer):
 
     def fit(self, task: ImputationTask) -> TorchImputer:
         """Fit the module on ``task`` with torch's generators seeded from ``params.seed``."""
+        if self.requires_reference and task.reference is None:
+            raise InputError(f"{self.name} needs a reference: pass reference=...")
         self.history_ = {}
         return self.seeded_training(lambda: self.fit_torch(task))
 
