@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import torch
@@ -23,9 +24,14 @@ from tqdm.auto import tqdm
 from tessella.device import resolve_device
 from tessella.params import TrainParams
 
+if TYPE_CHECKING:  # annotation only: train stays below tessella.data
+    from tessella.data.normalize import NormalizedView
+
 logger = logging.getLogger(__name__)
 
 LossFn = Callable[..., torch.Tensor]
+#: What training data can be: a tensor, or a normalised view of the data.
+RowSource = Union[torch.Tensor, "NormalizedView"]
 @dataclass
 class History:
     """Losses per epoch and the epoch whose weights the model ends with."""
@@ -52,20 +58,24 @@ def split_cells(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.
 
 
 class RowDataset(Dataset):
-    """Row-aligned tensors read a batch at a time (one indexing per batch, not per row)."""
+    """Some rows of row-aligned sources, read a batch at a time (one read per batch,
+    not per row). A source is a tensor, or a normalised view of the data
+    (:class:`~tessella.data.normalize.NormalizedView`), whose rows are read and
+    normalised when a batch asks for them."""
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...]) -> None:
-        self.tensors = tensors
+    def __init__(self, sources: tuple[RowSource, ...], index: np.ndarray) -> None:
+        self.sources, self.index = sources, np.asarray(index, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.tensors[0])
+        return len(self.index)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        return tuple(t[index] for t in self.tensors)
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, ...]:
+        return tuple(rows[0] for rows in self.__getitems__([position]))
 
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
-        rows = torch.as_tensor(indices)
-        return tuple(t[rows] for t in self.tensors)
+    def __getitems__(self, positions: list[int]) -> tuple[torch.Tensor, ...]:
+        rows = self.index[np.asarray(positions, dtype=np.int64)]
+        return tuple(source[torch.from_numpy(rows)] if torch.is_tensor(source)
+                     else torch.from_numpy(source.rows(rows)) for source in self.sources)
 
 
 class ShuffledRows(Sampler):
@@ -87,11 +97,10 @@ def _whole_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return batch
 
 
-def _loader(tensors: tuple[torch.Tensor, ...], batch_size: int, seed: int | None) -> DataLoader:
+def _loader(dataset: RowDataset, batch_size: int, seed: int | None) -> DataLoader:
     """Batches in a seeded random order (``seed``), or in order (``None``). The
     loader's own generator is separate, so loading draws nothing from torch's
     global generator, which the losses use."""
-    dataset = RowDataset(tensors)
     sampler = SequentialSampler(dataset) if seed is None else ShuffledRows(len(dataset), seed)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=_whole_batch,
                       generator=torch.Generator().manual_seed(0))
@@ -100,12 +109,13 @@ def _loader(tensors: tuple[torch.Tensor, ...], batch_size: int, seed: int | None
 def fit_module(
     module: nn.Module,
     loss_fn: LossFn,
-    data: tuple[np.ndarray | torch.Tensor, ...],
+    data: tuple[np.ndarray | RowSource, ...],
     params: TrainParams,
     description: str = "training",
     split: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> History:
-    """Train ``module`` on row-aligned ``data`` arrays; returns the loss history.
+    """Train ``module`` on row-aligned ``data`` (arrays, tensors or normalised views);
+    returns the loss history.
 
     Call inside :func:`seeded` so that initialisation and training share one seed.
     A share ``val_fraction`` of the rows (none below 20 rows, when the training
@@ -113,10 +123,11 @@ def fit_module(
     weights the module ends with; ``split`` gives the training and validation
     rows instead. The module ends on the chosen device, in evaluation mode.
     """
-    tensors = tuple(torch.as_tensor(np.asarray(d) if not torch.is_tensor(d) else d) for d in data)
-    train_idx, val_idx = split or split_cells(len(tensors[0]), params.val_fraction, params.seed)
-    train = tuple(t[torch.as_tensor(train_idx)] for t in tensors)
-    val = tuple(t[torch.as_tensor(val_idx)] for t in tensors) if len(val_idx) else train
+    sources = tuple(torch.as_tensor(d) if isinstance(d, np.ndarray) else d for d in data)
+    n_rows = len(sources[0]) if torch.is_tensor(sources[0]) else sources[0].n_obs
+    train_idx, val_idx = split or split_cells(n_rows, params.val_fraction, params.seed)
+    train = RowDataset(sources, train_idx)
+    val = RowDataset(sources, val_idx) if len(val_idx) else train
     from tessella import training_plan  # deferred: Lightning takes seconds to import
 
     history = History()

@@ -184,8 +184,7 @@ class RefineImputer(TorchImputer):
                        "trained_genes": [task.measured_genes[i] for i in trained],
                        "trained_vectors": unit_vectors(task.embeddings[trained]),
                        "embedding_dim": int(task.embeddings.shape[1])}
-        self.train_module(self.new_module(), self._loss(trained), (task.spatial.to_array(),),
-                          "refine")
+        self.train_module(self.new_module(), self._loss(trained), (task.spatial,), "refine")
 
     def pretrain(self, tasks: Sequence[ImputationTask]) -> RefineImputer:
         """Fit on several slides at once (see :func:`tessella.pretrain`): the input

@@ -25,7 +25,7 @@ from tessella.device import resolve_device
 from tessella.errors import InputError
 from tessella.models.fitted import FittedImputer, fitted_from_state, fitted_to_state
 from tessella.params import TrainParams
-from tessella.train import History, LossFn, fit_module, predict_blocks, seeded
+from tessella.train import History, LossFn, RowSource, fit_module, predict_blocks, seeded
 
 
 class TorchImputer(FittedImputer):
@@ -87,7 +87,7 @@ class TorchImputer(FittedImputer):
         return self.module
 
     def train_module(self, module: nn.Module, loss: LossFn,
-                     data: tuple[np.ndarray | torch.Tensor, ...], stage: str,
+                     data: tuple[np.ndarray | RowSource, ...], stage: str,
                      split: tuple[np.ndarray, np.ndarray] | None = None,
                      **overrides: Any) -> History:
         """Train ``module`` (the model's or a part of it) on row-aligned ``data``
