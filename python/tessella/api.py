@@ -427,13 +427,15 @@ def pretrain(
         raise InputError(f"pretrain needs two or more slides, got {len(slides)}.")
     method = get_method("refine")
     table = load_embeddings(embeddings)
-    tasks = [task_for(load_inputs([method], slide, embeddings=table, layer=layer,
-                                  input_scale=input_scale), method, genes=[])
-             for slide in slides]
+    inputs = [load_inputs([method], slide, embeddings=table, layer=layer,
+                          input_scale=input_scale) for slide in slides]
     model = build_method("refine", {"corruption": "poisson", "seed": seed, "device": device,
                                     "verbose": verbose, **params})
-    model.pretrain(tasks)
-    model.preprocessing = {"measured_genes": list(model.fitted["input_genes"]),
-                           "target_genes": [], "spatial_input_scale": input_scale,
-                           "target_sum": None, "slides": len(tasks)}
+    model.pretrain([task_for(each, method, genes=[]) for each in inputs])
+    model.preprocessing = {
+        "measured_genes": list(model.fitted["input_genes"]), "target_genes": [],
+        "spatial_input_scale": ["counts" if each.spatial_is_counts else "log"
+                                for each in inputs],
+        "target_sum": None,  # each slide is scaled to its own median total
+    }
     return model
