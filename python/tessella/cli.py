@@ -1,4 +1,6 @@
-"""Command line: ``tessella refine|impute|benchmark|info``.
+"""Command line: ``tessella refine|impute|benchmark|info``, and to train once and
+predict many ``tessella fit|predict|pretrain`` (models saved with ``--save``,
+read with ``--model``).
 
 Inputs and outputs are ``.h5ad`` files or ``.rds`` R objects
 (SingleCellExperiment, SpatialExperiment, Seurat; needs ``tessella[r]``). A
@@ -36,6 +38,12 @@ EXIT_STATUSES = f"""exit status:
        one line "tessella: error: ..." on stderr
   {EXIT_BUG}   an internal error, a bug in tessella: the traceback on stderr and a request
        to report it"""
+
+
+def one_line(message: object) -> str:
+    """An error message as the one line the boundaries promise (a message that
+    quotes another library's may hold line breaks)."""
+    return " ".join(str(message).split())
 
 
 def parse_value(text: str) -> Any:
@@ -114,24 +122,47 @@ def save(result: Any, path: str, like: str) -> None:
             result.write_h5ad(path)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spatial", help="spatial data, .h5ad or .rds")
+def _input_options(parser: argparse.ArgumentParser, seed: bool = True) -> None:
+    """How the spatial input is read, and the run's seed, device and progress bars."""
     parser.add_argument("--layer", help="layer holding expression, for .h5ad (default X)")
     parser.add_argument("--assay", default="counts",
                         help="assay (SCE/SPE) or layer (Seurat) of an .rds input")
     parser.add_argument("--input-scale", default="auto", choices=("auto", "counts", "log"))
-    parser.add_argument("--seed", type=int, default=0)
+    if seed:
+        parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _common(parser: argparse.ArgumentParser, seed: bool = True) -> None:
+    parser.add_argument("spatial", help="spatial data, .h5ad or .rds")
+    _input_options(parser, seed)
+
+
+def _genes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--genes", help="genes to impute: a,b,c or @file (default: all)")
+
+
+def _param_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a hyper-parameter of the method (repeatable)")
+
+
+def _out_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="result file, .h5ad or .rds")
+
+
+def _save_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--save", required=True, metavar="MODEL.pt",
+                        help="file to save the fitted model to (read it with --model)")
 
 
 def _predict_parser(sub: argparse._SubParsersAction, name: str, help_text: str):
     parser = sub.add_parser(name, help=help_text)
     _common(parser)
-    parser.add_argument("--genes", help="genes to impute: a,b,c or @file (default: all)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a hyper-parameter of the method (repeatable)")
-    parser.add_argument("--out", required=True, help="result file, .h5ad or .rds")
+    _genes_option(parser)
+    _param_option(parser)
+    _out_option(parser)
     return parser
 
 
@@ -145,6 +176,32 @@ def _reference_options(parser: argparse.ArgumentParser, required: bool) -> None:
                         choices=("auto", "counts", "log"))
 
 
+def _train_once_parsers(sub: argparse._SubParsersAction) -> None:
+    """``fit`` (saves a model), ``predict`` (applies one) and ``pretrain``."""
+    fit = sub.add_parser("fit", help="fit a method once and save the model (--save)")
+    _common(fit)
+    _reference_options(fit, required=False)
+    fit.add_argument("--method", default="auto")
+    fit.add_argument("--embeddings", help="gene-embedding table, for methods that use one")
+    _genes_option(fit)
+    _param_option(fit)
+    _save_option(fit)
+    predict = sub.add_parser("predict", help="impute a slide with a saved model, no training")
+    _common(predict, seed=False)
+    predict.add_argument("--model", required=True, metavar="MODEL.pt",
+                         help="a model saved by tessella fit or pretrain")
+    _reference_options(predict, required=False)
+    predict.add_argument("--embeddings", help="gene-embedding table (needed by refine)")
+    _genes_option(predict)
+    _out_option(predict)
+    pretrain = sub.add_parser("pretrain", help="pretrain refine on two or more slides")
+    pretrain.add_argument("slides", nargs="+", help="spatial slides, .h5ad or .rds")
+    _input_options(pretrain)
+    pretrain.add_argument("--embeddings", required=True, help="gene-embedding table")
+    _param_option(pretrain)
+    _save_option(pretrain)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tessella",
@@ -153,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     refine = _predict_parser(sub, "refine", "reference-free refinement with gene embeddings")
     refine.add_argument("--embeddings", required=True, help="gene-embedding table")
+    refine.add_argument("--model", metavar="MODEL.pt",
+                        help="a refine model (pretrain, fit) to fine-tune instead of "
+                             "training from scratch")
     impute = _predict_parser(sub, "impute", "reference-based imputation")
     _reference_options(impute, required=True)
     impute.add_argument("--method", default="auto")
@@ -169,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also score Leiden clusterings of the imputed genes")
     bench.add_argument("--labels", help="obs column of cell labels for --clustering")
     bench.add_argument("--out", help="per-gene scores, .csv")
+    _train_once_parsers(sub)
     sub.add_parser("info", help="versions, devices and available methods")
     return parser
 
@@ -182,16 +243,65 @@ def _run_predict(args: argparse.Namespace) -> None:
     genes = split_names(args.genes)
     spatial = load(args.spatial, args.assay)
     if args.command == "refine":
-        result = tessella.refine(spatial, args.embeddings, genes, **common)
+        result = tessella.refine(spatial, args.embeddings, genes, model=args.model, **common)
     else:
         result = tessella.impute(spatial,
                                  load(args.reference, args.reference_assay, "reference"),
                                  args.method, genes, embeddings=args.embeddings,
                                  reference_layer=args.reference_layer,
                                  reference_input_scale=args.reference_input_scale, **common)
+    _write_result(result, args)
+
+
+def _write_result(result: Any, args: argparse.Namespace) -> None:
     save(result, args.out, like=args.spatial)
     print(f"wrote {args.out}: {result.n_obs} cells x {result.n_vars} genes "
           f"({int(result.var['measured'].sum())} measured)")
+
+
+def _save_model(model: Any, path: str) -> None:
+    with writing(path):
+        model.save(path)
+    genes = model.preprocessing
+    print(f"saved {path}: {model.name} model reading {len(genes['measured_genes'])} genes, "
+          f"imputing {len(genes['target_genes'])}")
+
+
+def _run_fit(args: argparse.Namespace) -> None:
+    import tessella
+
+    check_output(args.save)
+    model = tessella.fit(
+        load(args.spatial, args.assay), load(args.reference, args.reference_assay, "reference"),
+        args.method, split_names(args.genes), embeddings=args.embeddings, layer=args.layer,
+        reference_layer=args.reference_layer, input_scale=args.input_scale,
+        reference_input_scale=args.reference_input_scale, seed=args.seed, device=args.device,
+        verbose=not args.quiet, **parse_params(args.param))
+    _save_model(model, args.save)
+
+
+def _run_model_predict(args: argparse.Namespace) -> None:
+    import tessella
+
+    check_output(args.out)
+    result = tessella.predict(
+        args.model, load(args.spatial, args.assay), split_names(args.genes),
+        reference=load(args.reference, args.reference_assay, "reference"),
+        embeddings=args.embeddings, layer=args.layer, reference_layer=args.reference_layer,
+        input_scale=args.input_scale, reference_input_scale=args.reference_input_scale,
+        device=args.device)
+    _write_result(result, args)
+
+
+def _run_pretrain(args: argparse.Namespace) -> None:
+    import tessella
+
+    check_output(args.save)
+    model = tessella.pretrain(
+        [load(path, args.assay) for path in args.slides], args.embeddings, layer=args.layer,
+        input_scale=args.input_scale, seed=args.seed, device=args.device,
+        verbose=not args.quiet, **parse_params(args.param))
+    _save_model(model, args.save)
 
 
 def method_params(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -248,6 +358,11 @@ def _run_info() -> None:
             print(f"    {row.parameter} = {row.default}  ({row.range})  {row.meaning}")
 
 
+#: What each command (but ``info``) runs.
+COMMANDS = {"refine": _run_predict, "impute": _run_predict, "benchmark": _run_benchmark,
+            "fit": _run_fit, "predict": _run_model_predict, "pretrain": _run_pretrain}
+
+
 def _report_bug() -> None:
     """The traceback of the exception being handled, and a request to report it."""
     import tessella
@@ -271,12 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "info":
             _run_info()
-        elif args.command == "benchmark":
-            _run_benchmark(args)
         else:
-            _run_predict(args)
+            COMMANDS[args.command](args)
     except (InputError, FileNotFoundError) as err:
-        print(f"tessella: error: {err}", file=sys.stderr)
+        print(f"tessella: error: {one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception:  # anything else is tessella's bug: show where it happened
         _report_bug()

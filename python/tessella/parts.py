@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tessella import api
+from tessella.cli import check_output, one_line, writing
 from tessella.data.empty import EMPTY_COLUMN
 from tessella.data.genes import match_genes
 from tessella.data.normalize import normalized_view
@@ -94,13 +95,14 @@ def run_parts(
     embeddings: dict[str, Any] | str | None = None,
     options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``refine``, ``impute``, ``benchmark`` or ``folds`` on parts.
+    """Run ``refine``, ``impute``, ``fit``, ``predict``, ``benchmark`` or ``folds`` on parts.
 
     Parameters
     ----------
     verb
-        "refine", "impute", "benchmark" or "folds" (the benchmark's gene folds,
-        see :func:`folds_parts`).
+        "refine", "impute", "fit" (fit a method once and save it, see
+        :func:`fit_parts`), "predict" (apply a saved model), "benchmark" or
+        "folds" (the benchmark's gene folds, see :func:`folds_parts`).
     spatial, reference
         Dictionaries with ``x`` (genes x cells), ``genes``, ``cells`` and, for
         spatial, optional ``coords``.
@@ -108,7 +110,10 @@ def run_parts(
         A file path, or a dictionary with ``values`` (genes x dimensions) and ``genes``.
     options
         Keyword arguments of the API function (``genes``, ``method``, ``seed``,
-        hyper-parameters, ...). For ``benchmark`` and ``folds`` also ``flat``
+        hyper-parameters, ...; for ``refine`` also ``model``, the path of a saved
+        refine model to fine-tune). For ``fit`` and ``predict`` also
+        ``model_file``: the path the model is saved to, or read from. For
+        ``benchmark`` and ``folds`` also ``flat``
         (hyper-parameters for every method that has them, see
         :func:`resolve_params`) and ``external`` (see :func:`external_parts`).
         ``audience="R"`` (the R package sets it) words input errors for R users
@@ -116,7 +121,9 @@ def run_parts(
 
     Returns
     -------
-    The result's parts, or ``{"error": message}`` when the input is at fault:
+    The result's parts (``refine``, ``impute`` and ``predict``: see
+    :func:`result_to_parts`; ``fit``: see :func:`fit_parts`), or
+    ``{"error": message}`` (one line) when the input is at fault:
     an :class:`tessella.InputError` (its R wording for ``audience="R"``) or a
     file that does not exist. Any other exception is a bug in tessella and
     propagates with its traceback, which the R package reports as one.
@@ -124,14 +131,14 @@ def run_parts(
     options = dict(options or {})
     audience = options.pop("audience", "python")
     try:
-        if verb in ("refine", "impute"):  # R shows the result's notes itself
+        if verb in ("refine", "impute", "fit", "predict"):  # R shows the notes itself
             with notes_unlogged(), omitted_unlogged():
                 return _run(verb, spatial, reference, embeddings, options)
         return _run(verb, spatial, reference, embeddings, options)
     except InputError as err:
-        return {"error": err.r_message if audience == "R" else str(err)}
+        return {"error": one_line(err.r_message if audience == "R" else err)}
     except FileNotFoundError as err:
-        return {"error": str(err)}
+        return {"error": one_line(err)}
 
 
 def _run(verb: str, spatial: dict[str, Any], reference: dict[str, Any] | None,
@@ -146,11 +153,44 @@ def _run(verb: str, spatial: dict[str, Any], reference: dict[str, Any] | None,
     if verb == "impute":
         return result_to_parts(api.impute(spatial_data, reference_data, embeddings=table,
                                           **options))
+    if verb == "fit":
+        return fit_parts(spatial_data, reference_data, table, options)
+    if verb == "predict":
+        model_file = options.pop("model_file")
+        return result_to_parts(api.predict(model_file, spatial_data, reference=reference_data,
+                                           embeddings=table, **options))
     if verb == "benchmark":
         return _benchmark(spatial_data, reference_data, table, options)
     if verb == "folds":
         return folds_parts(spatial_data, reference_data, table, options)
-    raise ValueError(f"unknown verb {verb!r}; use refine, impute, benchmark or folds.")
+    raise ValueError(f"unknown verb {verb!r}; use refine, impute, fit, predict, benchmark "
+                     "or folds.")
+
+
+def fit_parts(spatial: ad.AnnData, reference: ad.AnnData | None,
+              embeddings: EmbeddingTable | str | None,
+              options: dict[str, Any]) -> dict[str, Any]:
+    """Fit a method (:func:`tessella.fit`) and save it to ``options["model_file"]``.
+
+    Returns ``model_file``, ``method``, ``measured_genes`` (the genes the model
+    reads), ``target_genes`` (those it imputes), ``version`` (of tessella) and
+    ``notes`` (what the method noted while fitting, e.g. capped parameters).
+    """
+    from tessella import __version__
+
+    model_file = str(options.pop("model_file"))
+    check_output(model_file)  # before the work
+    model = api.fit(spatial, reference, embeddings=embeddings, **options)
+    with writing(model_file):
+        model.save(model_file)
+    return {
+        "model_file": model_file,
+        "method": model.name,
+        "measured_genes": [str(g) for g in model.preprocessing["measured_genes"]],
+        "target_genes": [str(g) for g in model.preprocessing["target_genes"]],
+        "version": __version__,
+        "notes": list(model.notes),
+    }
 
 
 def method_parameters(methods: Sequence[str]) -> dict[str, list[str]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -226,3 +227,103 @@ def test_numeric_values_for_text_parameters(tmp_path):
     assert main(["refine", str(spatial), "--embeddings", str(table), "--param", "precision=32",
                  "--param", "max_epochs=2", "--out", str(out), "--quiet"]) == 0
     assert ad.read_h5ad(out).uns["tessella"]["params"]["precision"] == "32"
+
+
+@pytest.fixture()
+def slides(tmp_path: Path) -> SimpleNamespace:
+    """Two slides measuring different genes (20 of 30 each), a third, the reference
+    (30 genes) and the embedding table (40 genes) on disk."""
+    sim = tessella.datasets.simulate(n_cells=400, n_genes=30, n_reference=500, seed=1)
+    paths = SimpleNamespace(dir=tmp_path, **{name: str(tmp_path / f"{name}.h5ad") for name in
+                                              ("a", "b", "c", "reference")})
+    sim.spatial[:150, :20].copy().write_h5ad(paths.a)
+    sim.spatial[150:300, 10:].copy().write_h5ad(paths.b)
+    sim.spatial[300:, :20].copy().write_h5ad(paths.c)
+    sim.reference.write_h5ad(paths.reference)
+    paths.embeddings = str(tmp_path / "embeddings.tsv")
+    sim.embeddings.to_csv(paths.embeddings, sep="\t")
+    return paths
+
+
+def _x(path: Path) -> np.ndarray:
+    return np.asarray(ad.read_h5ad(path).X)
+
+
+@pytest.mark.parametrize("method", ["knn", "refine"])
+def test_fit_then_predict_equals_the_one_shot_command(slides, capsys, method):
+    model, out, once = (slides.dir / "model.pt", slides.dir / "predicted.h5ad",
+                        slides.dir / "once.h5ad")
+    inputs = (["--reference", slides.reference] if method == "knn" else
+              ["--embeddings", slides.embeddings, "--param", "max_epochs=3"])
+    assert main(["fit", slides.a, "--method", method, *inputs, "--save", str(model),
+                 "--quiet"]) == 0
+    assert (f"saved {model}: {method} model reading 20 genes, imputing "
+            f"{10 if method == 'knn' else 20}") in capsys.readouterr().out
+    extra = ["--embeddings", slides.embeddings] if method == "refine" else []
+    assert main(["predict", slides.a, "--model", str(model), *extra, "--out", str(out)]) == 0
+    assert f"wrote {out}: 150 cells x" in capsys.readouterr().out
+    one_shot = (["impute", slides.a, "--method", "knn", "--reference", slides.reference]
+                if method == "knn" else ["refine", slides.a, "--embeddings", slides.embeddings,
+                                         "--param", "max_epochs=3"])
+    assert main([*one_shot, "--out", str(once), "--quiet"]) == 0
+    predicted, expected = ad.read_h5ad(out), ad.read_h5ad(once)
+    assert list(predicted.var_names) == list(expected.var_names)
+    np.testing.assert_array_equal(np.asarray(predicted.X), np.asarray(expected.X))
+    assert predicted.uns["tessella"]["method"] == method
+
+
+def test_a_saved_model_predicts_another_slide(slides):
+    model, out = slides.dir / "knn.pt", slides.dir / "c.h5ad"
+    assert main(["fit", slides.a, "--reference", slides.reference, "--method", "knn",
+                 "--param", "k=7", "--save", str(model), "--quiet"]) == 0
+    assert main(["predict", slides.c, "--model", str(model), "--genes", "Gene020,Gene025",
+                 "--out", str(out)]) == 0
+    result = ad.read_h5ad(out)
+    assert result.n_obs == 100
+    assert list(result.var_names[20:]) == ["Gene020", "Gene025"]
+    assert result.uns["tessella"]["params"]["k"] == 7
+
+
+def test_pretrain_then_fine_tune_with_refine_model(slides, capsys):
+    model, out = slides.dir / "pretrained.pt", slides.dir / "tuned.h5ad"
+    assert main(["pretrain", slides.a, slides.b, "--embeddings", slides.embeddings,
+                 "--param", "max_epochs=2", "--save", str(model), "--quiet"]) == 0
+    assert f"saved {model}: refine model reading 30 genes" in capsys.readouterr().out
+    assert main(["refine", slides.c, "--embeddings", slides.embeddings, "--model", str(model),
+                 "--param", "max_epochs=2", "--out", str(out), "--quiet"]) == 0
+    tuned = ad.read_h5ad(out)
+    assert tuned.n_obs == 100 and int(tuned.var["measured"].sum()) == 20
+    assert np.isfinite(np.asarray(tuned.X)).all()
+    applied = slides.dir / "applied.h5ad"
+    assert main(["predict", slides.c, "--model", str(model), "--embeddings", slides.embeddings,
+                 "--out", str(applied)]) == 0
+    assert not np.array_equal(_x(applied), np.asarray(tuned.X))  # fine-tuning changed it
+
+
+def _train_once_errors(slides) -> dict[str, tuple[list[str], str]]:
+    out, absent = str(slides.dir / "out.h5ad"), str(slides.dir / "absent.pt")
+    return {
+        "missing-model": (["predict", slides.a, "--model", absent, "--out", out],
+                          f"no model file at {absent}"),
+        "missing-model-refine": (["refine", slides.a, "--embeddings", slides.embeddings,
+                                  "--model", absent, "--out", out], "no model file at"),
+        "not-a-model": (["predict", slides.a, "--model", slides.embeddings, "--out", out],
+                        "is not a tessella model file"),
+        "one-slide": (["pretrain", slides.a, "--embeddings", slides.embeddings,
+                       "--save", str(slides.dir / "m.pt")], "two or more slides"),
+        "no-save-folder": (["fit", slides.a, "--reference", slides.reference, "--method", "knn",
+                            "--save", str(slides.dir / "absent" / "m.pt")], "its folder"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing-model", "missing-model-refine", "not-a-model",
+                                  "one-slide", "no-save-folder"])
+def test_train_once_bad_input_is_one_line(slides, capsys, case):
+    argv, message = _train_once_errors(slides)[case]
+    assert main([*argv, "--quiet"]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("tessella: error: ") and message in err
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in captured.err + captured.out
+    assert not (slides.dir / "out.h5ad").exists() and not (slides.dir / "m.pt").exists()
