@@ -47,13 +47,21 @@ imputeSpatial <- function(x, reference, method = "auto", assay = "counts",
     .checkMethod(method)
     name <- .checkFree(x, if (is.null(name)) method else name)
     spatial <- .objectParts(x, assay, "x", coords)
-    ref <- .objectParts(reference, referenceAssay, "reference")
-    ref$coords <- NULL
     options <- .engineOptions(method = method, genes = genes, seed = seed,
         device = device, verbose = verbose, ...)
-    result <- .runEngine("impute", spatial, ref, .embeddingParts(embeddings),
-        options)
+    result <- .runEngine("impute", spatial, .referenceParts(reference,
+        referenceAssay), .embeddingParts(embeddings), options)
     .assemble(x, result, name, verbose)
+}
+
+# The reference as parts, without coordinates; NULL stays NULL.
+.referenceParts <- function(reference, referenceAssay) {
+    if (is.null(reference)) {
+        return(NULL)
+    }
+    ref <- .objectParts(reference, referenceAssay, "reference")
+    ref$coords <- NULL
+    ref
 }
 
 .checkMethod <- function(method) {

@@ -29,6 +29,13 @@
 #'   call with another name adds a result, with the same name replaces that
 #'   result only (a message says what was written where).
 #' @param verbose Show progress.
+#' @param model A refine model to fine-tune on `x` instead of training from
+#'   scratch: a `tessellaModel` from [fitImputer()] (`method = "refine"`) or
+#'   the path of a saved refine model (e.g. one pretrained on many slides by
+#'   `tessella pretrain`). Training options in `...` (`max_epochs`, `lr`,
+#'   ...) apply to the fine-tuning; those that set the network's shape
+#'   cannot change. The model file is not changed. `NULL` trains from
+#'   scratch.
 #'
 #' @return `x` enriched; every slot is named after `name`, so results of
 #'   several calls stack. SingleCellExperiment / SpatialExperiment: assay
@@ -56,11 +63,15 @@
 #'     dim(SingleCellExperiment::reducedDim(sce, "TESSELLA_refine"))
 #' }
 refineSpatial <- function(x, embeddings, assay = "counts", genes = NULL, ...,
-    coords = NULL, name = "refine", seed = 0, device = "auto", verbose = TRUE) {
+    coords = NULL, name = "refine", model = NULL, seed = 0, device = "auto",
+    verbose = TRUE) {
     name <- .checkFree(x, name)
     spatial <- .objectParts(x, assay, "x", coords)
     options <- .engineOptions(genes = genes, seed = seed, device = device,
         verbose = verbose, ...)
+    if (!is.null(model)) {
+        options$model <- .modelFile(model)
+    }
     result <- .runEngine("refine", spatial, embeddings = .embeddingParts(
         embeddings), options = options)
     .assemble(x, result, name, verbose)
