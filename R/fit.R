@@ -39,7 +39,7 @@
 #'     sce <- exampleSpatial()
 #'     ref <- exampleSpatial(seed = 2)
 #'     model <- fitImputer(sce[1:20, ], ref, method = "knn", verbose = FALSE)
-#'     model
+#'     print(model)
 #'     out <- predictSpatial(sce[1:20, 1:50], model, verbose = FALSE)
 #'     SingleCellExperiment::altExp(out, "imputed_knn")
 #' }
