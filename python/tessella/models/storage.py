@@ -50,8 +50,8 @@ def load_model(path: str | Path, device: str = "auto") -> Imputer:
         raise FileNotFoundError(f"no model file at {path}.")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle and zip errors: the file is not a saved model
-        raise InputError(f"{path} is not a tessella model file ({err}).") from err
+    except Exception as err:  # pickle, zip and unpickler errors: not a saved model
+        raise InputError(f"{path} is not a tessella model file.") from err
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise InputError(f"{path} is not a tessella model file of format {FORMAT}; save "
                          "the model again with this version of tessella.")
