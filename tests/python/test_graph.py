@@ -91,7 +91,7 @@ def test_no_hard_coded_cuda_calls():
 def osmfish_scores(osmfish):
     spatial, reference, embeddings = osmfish
     return tessella.benchmark(spatial, reference, embeddings, methods=["graph", "knn"],
-                              folds=5, seed=0, verbose=False)
+                              folds=5, seed=0, verbose=False, device="cpu")
 
 
 @pytest.mark.slow
