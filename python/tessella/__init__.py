@@ -11,6 +11,7 @@ from tessella import datasets, evaluate, models
 from tessella.api import (
     available_methods,
     benchmark,
+    fine_tune,
     fit,
     impute,
     load_model,
@@ -27,6 +28,7 @@ __all__ = [
     "benchmark",
     "datasets",
     "evaluate",
+    "fine_tune",
     "fit",
     "impute",
     "load_model",

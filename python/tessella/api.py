@@ -1,6 +1,6 @@
 """The public functions: ``refine``, ``impute``, ``benchmark``, ``available_methods``,
-and to train once and use many times ``fit``, ``predict``, ``load_model`` and
-``pretrain``.
+and to train once and use many times ``fit``, ``predict``, ``load_model``,
+``pretrain`` and ``fine_tune``.
 
 The R package, the CLI and Python users all call these. Each validates its
 inputs, never modifies them (nor a model passed in), and returns new objects.
@@ -85,6 +85,15 @@ def _run(inputs: Inputs, method: str, genes: Sequence[str] | None,
     return _result(inputs, model, task, start)
 
 
+def _fine_tune(inputs: Inputs, model: Imputer | str | Path, genes: Sequence[str] | None,
+               options: dict[str, Any]) -> tuple[Imputer, ImputationTask]:
+    tuned = fine_tuning_copy(_as_model(model, options["device"]), options)
+    task = task_for(inputs, type(tuned), genes=None if genes is None else list(genes))
+    tuned.fine_tune(task)
+    record_preprocessing(tuned, task, inputs)
+    return tuned, task
+
+
 def _as_model(model: Imputer | str | Path, device: str | None) -> Imputer:
     if isinstance(model, (str, Path)):
         return load_model(model, device=device or "auto")
@@ -120,10 +129,10 @@ def refine(
     genes
         Genes to impute; default every gene of the table that is not measured.
     model
-        A refine model from :func:`pretrain` or :func:`fit` (or its saved file): it
-        is fine-tuned on ``spatial`` (training options in ``params``, e.g.
-        ``max_epochs``) instead of training from scratch; the model passed in is
-        not changed. To apply a model without training, use :func:`predict`.
+        A refine model from :func:`pretrain` or :func:`fit` (or its saved file): a
+        copy is fine-tuned on ``spatial`` as :func:`fine_tune` does, instead of
+        training from scratch. To apply a model without training, use
+        :func:`predict`.
     layer
         Layer of ``spatial`` holding expression (default ``X``).
     input_scale
@@ -147,10 +156,7 @@ def refine(
     if model is None:
         return _run(inputs, "refine", genes, options)
     start = time.perf_counter()
-    tuned = fine_tuning_copy(_as_model(model, device), options)
-    task = task_for(inputs, type(tuned), genes=None if genes is None else list(genes))
-    tuned.fine_tune(task)
-    record_preprocessing(tuned, task, inputs)
+    tuned, task = _fine_tune(inputs, model, genes, options)
     return _result(inputs, tuned, task, start)
 
 
@@ -439,3 +445,39 @@ def pretrain(
         "target_sum": None,  # each slide is scaled to its own median total
     }
     return model
+
+
+def fine_tune(
+    model: Imputer | str | Path,
+    spatial: AnnDataLike,
+    embeddings: EmbeddingSource,
+    genes: Sequence[str] | None = None,
+    *,
+    layer: str | None = None,
+    input_scale: InputScale = "auto",
+    seed: int = 0,
+    device: str = "auto",
+    verbose: bool = True,
+    **params: Any,
+) -> Imputer:
+    """Fine-tune a copy of a refine model (from :func:`pretrain` or :func:`fit`, or
+    its saved file) on a new slide, and return the copy.
+
+    The slide may measure fewer or other genes than the model reads: the model's
+    input genes it lacks read 0 and are left out of the loss. Only training
+    options (``max_epochs``, ``lr``, ``patience``, ...; the learning rate
+    defaults to 1e-4, spRefine's, instead of training's 1e-3, which undoes part
+    of the pretraining) and ``kernel_power``, ``corruption``, ``mask_rate`` may
+    change; the network's shape may not. The model passed in is not changed.
+    ``refine(spatial, embeddings, model=model)`` is
+    ``predict(fine_tune(model, spatial, embeddings), spatial, embeddings=embeddings)``.
+
+    Returns
+    -------
+    The fine-tuned refine model (``history_["fine-tuning"]`` holds its losses).
+    """
+    inputs = load_inputs([get_method("refine")], spatial, embeddings=embeddings, layer=layer,
+                         input_scale=input_scale)
+    tuned, _ = _fine_tune(inputs, model, genes,
+                          {"seed": seed, "device": device, "verbose": verbose, **params})
+    return tuned

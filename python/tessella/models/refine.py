@@ -292,6 +292,9 @@ def _union_genes(tasks: Sequence[ImputationTask]) -> tuple[list[str], list[np.nd
     return genes, vectors
 
 
+#: Learning rate of fine-tuning unless one is given (spRefine's; training's 1e-3
+#: undoes part of the pretraining on a small slide: bench/pretraining.py).
+FINE_TUNING_LR = 1e-4
 #: Parameters a fine-tuning run may change; the others set the network's shape.
 TUNABLE = {item.name for item in fields(TrainParams)} | {"kernel_power", "corruption",
                                                           "mask_rate"}
@@ -307,7 +310,7 @@ def fine_tuning_copy(model: Imputer, options: dict[str, Any]) -> RefineImputer:
     if fixed:
         raise InputError(f"parameter(s) {', '.join(fixed)} set the shape of the pretrained "
                          "network and cannot change when fine-tuning.")
-    tuned = RefineImputer(model.params, **options)
+    tuned = RefineImputer(model.params, **{"lr": FINE_TUNING_LR, **options})
     tuned.fitted = copy.deepcopy(model.fitted)
     tuned.module = copy.deepcopy(model.require_module()).to(tuned.device)
     tuned.history_ = copy.deepcopy(model.history_)
