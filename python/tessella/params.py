@@ -220,6 +220,27 @@ class ImputerParams:
     verbose: bool = True
 
 
+#: Backends of the neighbour search (:mod:`tessella.neighbors`).
+NEIGHBOR_BACKENDS = ("auto", "exact", "faiss", "hnsw")
+
+
+@dataclass
+class NeighborParams:
+    """The option of methods that search nearest cells (knn, spage, auto, graph);
+    listed before a method's own hyper-parameters (a base class:
+    ``class KnnParams(NeighborParams, ImputerParams)``).
+
+    Attributes
+    ----------
+    neighbors
+        Nearest-cell search: "exact" (numpy), "faiss" (exact, faiss flat index),
+        "hnsw" (approximate, faiss HNSW index) or "auto" (exact below 10k cells
+        searched, faiss below 50k, hnsw from 50k).
+    """
+
+    neighbors: str = bounded("auto", choices=NEIGHBOR_BACKENDS)
+
+
 #: Training precisions: float32, or bfloat16 autocast (CUDA only).
 PRECISIONS = ("32", "bf16")
 #: Smallest learning rate accepted (the range is inclusive; a rate must be positive).

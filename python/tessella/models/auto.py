@@ -18,10 +18,10 @@ osmFISH + Allen SSp and on the breast-cancer pair (see the README):
    of 0.3 per cell, 0.29 at the limit; breast cancer 0.10 -> 0.21).
 3. **Smoothing over similar spatial cells** (:mod:`tessella.models.smoothing`).
    Each prediction is averaged with those of the cell's ``neighbours`` most
-   similar spatial cells in expression. Cells alike in expression share a type,
-   so averaging removes the measurement noise the shared genes carry into the
-   prediction; neighbours in *space* do not share a type (smoothing over them
-   lowered accuracy).
+   similar spatial cells in expression (found by the ``neighbors`` backend).
+   Cells alike in expression share a type, so averaging removes the
+   measurement noise the shared genes carry into the prediction; neighbours
+   in *space* do not share a type (smoothing over them lowered accuracy).
 
 **Inner cross-validation.** The measured genes the reference also has are
 split into ``inner_folds`` groups; each group is predicted from the others with
@@ -73,7 +73,7 @@ from tessella.models.linear import (
 from tessella.models.placement import locate_fitted, place_predictions
 from tessella.models.registry import register
 from tessella.models.smoothing import similar_cells, smooth
-from tessella.params import ImputerParams, bounded
+from tessella.params import ImputerParams, NeighborParams, bounded
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ MIN_GENES_TO_SMOOTH = 3
 
 
 @dataclass
-class AutoParams(ImputerParams):
+class AutoParams(NeighborParams, ImputerParams):
     """Hyper-parameters of ``auto``.
 
     Attributes
@@ -98,7 +98,8 @@ class AutoParams(ImputerParams):
         scores), or "auto" (chosen by the inner cross-validation).
     neighbours
         Similar spatial cells each prediction is averaged over (1: none); None
-        chooses among 1, 5, 15, 30 and 50 by the inner cross-validation.
+        chooses among 1, 5, 15, 30 and 50 by the inner cross-validation (how they
+        are searched: ``neighbors``).
     inner_folds
         Groups of measured genes in the inner cross-validation.
     inner_cells
@@ -136,17 +137,19 @@ def _median_skill(correlations: list[np.ndarray]) -> float:
 
 def inner_cross_validation(reference: np.ndarray, spatial: np.ndarray,
                            scales: tuple[str, ...], neighbours: tuple[int, ...],
-                           folds: int, seed: int, block_size: int) -> list[Setting]:
+                           folds: int, seed: int, block_size: int,
+                           search: str = "auto") -> list[Setting]:
     """Score each (scale, neighbours) by predicting groups of shared genes from the rest.
 
     ``reference`` and ``spatial`` hold the same shared genes (log-normalised) for a
-    sample of cells of each data set.
+    sample of cells of each data set; ``search`` is the neighbour-search backend.
     """
     n_genes = reference.shape[1]
     groups = np.array_split(np.random.default_rng(seed).permutation(n_genes),
                             min(folds, n_genes))
     kept = [np.setdiff1d(np.arange(n_genes), held) for held in groups]
-    graphs = [similar_cells(spatial[:, keep], max(neighbours), block_size) for keep in kept]
+    graphs = [similar_cells(spatial[:, keep], max(neighbours), block_size, search)
+              for keep in kept]
     results = []
     for scale in scales:
         ref_features = fit_aligner(reference, scale, seed, len(reference)).mapped(reference)
@@ -221,7 +224,8 @@ class AutoImputer(FittedImputer):
                            else FALLBACK_NEIGHBOURS)
         spatial = sample_cells(task.measured(shared), p.inner_cells, p.seed)
         self.settings = inner_cross_validation(reference, spatial, scales, neighbours,
-                                               p.inner_folds, p.seed, p.block_size)
+                                               p.inner_folds, p.seed, p.block_size,
+                                               p.neighbors)
         best = max(self.settings, key=lambda s: s.score)
         logger.info("auto: scale=%s, neighbours=%d (inner median Pearson %.3f, Spearman %.3f)",
                     best.scale, best.neighbours, best.pearson, best.spearman)
@@ -240,7 +244,8 @@ class AutoImputer(FittedImputer):
         for start in range(0, len(measured), step):
             predicted[start:start + step] = linear.predict(aligner(measured[start:start + step]))
         if fitted["neighbours"] > 1:
-            index = similar_cells(measured, fitted["neighbours"], self.params.block_size)
+            index = similar_cells(measured, fitted["neighbours"], self.params.block_size,
+                                  self.params.neighbors)
             predicted = smooth(predicted, index)
         values = place_predictions(task, genes, predicted, self.name)
         reliability = np.full(len(task.output_genes), np.nan, dtype=np.float32)

@@ -61,7 +61,7 @@ from tessella.models.registry import register
 from tessella.models.sage import GeneSage, imputation_loss
 from tessella.models.torch_imputer import TorchImputer
 from tessella.neighbors import block_size_for, neighbour_mean, neighbour_weights, unit_rows
-from tessella.params import TrainParams, bounded
+from tessella.params import NeighborParams, TrainParams, bounded
 
 #: Spatial cells from which the small-data default k = 50 changes to 20.
 LARGE_DATA = 10_000
@@ -70,7 +70,7 @@ RELIABILITY_CELLS = 20_000
 
 
 @dataclass
-class GraphParams(TrainParams):
+class GraphParams(NeighborParams, TrainParams):
     """Hyper-parameters of ``graph`` (training options: see ``TrainParams``).
 
     Attributes
@@ -93,6 +93,10 @@ class GraphParams(TrainParams):
         Weight of the cosine terms in the GNN loss.
     reliability_folds
         Folds of shared genes used to train the reliability model.
+    neighbors
+        Search of the reliability model's shared-PCA neighbours: "exact", "faiss",
+        "hnsw" or "auto" (see tessella.neighbors); the GNN's own neighbours are
+        found exactly, in torch on the training device.
     """
 
     k: int | None = bounded(None, low=1)
@@ -330,7 +334,8 @@ class GraphImputer(TorchImputer):
         learns from."""
         axes = principal_axes(reference_z, max(1, min(30, reference_z.shape[1] - 1)))
         return neighbour_mean(unit_rows(spatial_z @ axes), unit_rows(reference_z @ axes),
-                              reference, self._k(self.fitted.get("n_cells", len(spatial_z))))
+                              reference, self._k(self.fitted.get("n_cells", len(spatial_z))),
+                              neighbors=self.params.neighbors)
 
     def predict(self, task: ImputationTask) -> Prediction:
         state = self.require_module()

@@ -4,8 +4,9 @@ Both data sets are standardised per gene on the shared genes (each with its
 own mean and spread, which removes platform-wide scale differences), projected
 on principal components fitted on the reference, and each spatial cell takes
 the weighted mean of its ``k`` most similar reference cells (cosine in PC
-space). Spatial cells are processed in blocks, so memory grows with the block,
-not with the number of spatial cells.
+space, found by the ``neighbors`` backend of :mod:`tessella.neighbors`, the
+reference indexed once per prediction). Spatial cells are processed in blocks,
+so memory grows with the block, not with the number of spatial cells.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from tessella.models.interface import Prediction
 from tessella.models.pca import principal_axes
 from tessella.models.placement import locate_fitted, place_predictions
 from tessella.models.registry import register
-from tessella.neighbors import block_size_for, neighbour_mean, neighbour_weights, unit_rows
-from tessella.params import ImputerParams, bounded
+from tessella.neighbors import NeighbourIndex, neighbour_weights, unit_rows
+from tessella.params import ImputerParams, NeighborParams, bounded
 
 
 @dataclass
-class KnnParams(ImputerParams):
+class KnnParams(NeighborParams, ImputerParams):
     """Hyper-parameters of ``knn``.
 
     Attributes
@@ -38,7 +39,8 @@ class KnnParams(ImputerParams):
         (capped at the number of shared genes or reference cells less one).
     block_size
         Most spatial cells per block of the neighbour search; fewer when the
-        reference is large, so a block's similarity matrix stays near 100 MB.
+        search is exact and the reference large, so a block's similarity matrix
+        stays near 100 MB.
     """
 
     k: int = bounded(50, low=1)
@@ -92,15 +94,14 @@ class KnnImputer(FittedImputer):
         query = task.measured(genes.shared)
         mean, std = query.moments()
         reference_values = self.fitted["reference_values"][:, genes.wanted]
-        n_reference = len(reference_values)
+        index = NeighbourIndex(self.fitted["reference_points"], self.params.neighbors)
         predicted = np.empty((task.spatial.n_obs, reference_values.shape[1]), dtype=np.float32)
         latent = np.empty((task.spatial.n_obs, self.fitted["axes"].shape[1]), dtype=np.float32)
         k = self.fitted.get("k", self.params.k)
-        for start, stop, block in query.blocks(block_size_for(n_reference,
-                                                              self.params.block_size)):
+        step = index.step(self.params.block_size)
+        for start, stop, block in query.blocks(step):
             latent[start:stop] = ((block - mean) / std) @ self.fitted["axes"]
-            predicted[start:stop] = neighbour_mean(
-                unit_rows(latent[start:stop]), self.fitted["reference_points"],
-                reference_values, k, self.weigh)
+            predicted[start:stop] = index.mean(unit_rows(latent[start:stop]),
+                                               reference_values, k, self.weigh, step)
         return Prediction(values=place_predictions(task, genes, predicted, self.name),
                           latent=latent)

@@ -3,26 +3,25 @@
 Similar means close in expression over the measured genes (cosine of the
 log-normalised values centred per gene, so genes weigh by their spread), not
 close in space: cells next to each other on a slide often differ in type,
-cells alike in expression share one. The search is the shared exact
-neighbour search, block by block.
+cells alike in expression share one. The search is the shared neighbour
+search (:mod:`tessella.neighbors`, any backend), the cells indexed once and
+queried block by block.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tessella.neighbors import block_size_for, nearest, unit_rows, weight_matrix
+from tessella.neighbors import NeighbourIndex, unit_rows, weight_matrix
 
 
-def similar_cells(values: np.ndarray, k: int, block_size: int) -> np.ndarray:
+def similar_cells(values: np.ndarray, k: int, block_size: int,
+                  neighbors: str = "auto") -> np.ndarray:
     """Indices of each cell's ``k`` most similar cells (itself included), most similar
-    first, for log-normalised ``values`` (cells x genes)."""
+    first, for log-normalised ``values`` (cells x genes), searched with the
+    ``neighbors`` backend."""
     points = unit_rows(values - values.mean(axis=0)).astype(np.float32)
-    k = min(k, len(points))
-    index = np.empty((len(points), k), dtype=np.int64)
-    step = block_size_for(len(points), block_size)
-    for start in range(0, len(points), step):
-        index[start:start + step], _ = nearest(points[start:start + step], points, k)
+    index, _ = NeighbourIndex(points, neighbors).search(points, k, block_size)
     return index
 
 

@@ -10,7 +10,8 @@ are projected on the reference's side of those vectors (the spatial cells'
 coordinates are the latent space). Each spatial cell then takes a weighted mean
 of its ``k`` nearest reference cells in that subspace (cosine distance ``d``),
 weights ``(1 - d / sum(d)) / (n - 1)`` over the neighbours closer than
-``d = 1``. Everything else is ``knn``'s: the same search, blocks and state.
+``d = 1``. Everything else is ``knn``'s: the same search (and ``neighbors``
+backend), blocks and state.
 """
 
 from __future__ import annotations
