@@ -1,5 +1,7 @@
 """Run one method on validated inputs: the step the API, the benchmark and the
-CLI share (prepare the task, build the method, fit, predict)."""
+CLI share (prepare the task, build the method, fit, predict). Preparing a task
+is where the engine starts work: the thread setting (:mod:`tessella.threads`)
+is applied there, once per process."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from tessella.errors import InputError
 from tessella.inputs import Inputs
 from tessella.models.interface import Imputer, Prediction
 from tessella.models.registry import get_method
+from tessella.threads import apply_threads
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ def task_for(
     and the genes to impute, drawn from the reference or the embedding table.
     Benchmark folds (``measured`` given) keep spatial cells without counts, so
     every cell is scored; whole-data tasks leave them out."""
+    apply_threads()
     return prepare_task(
         inputs.spatial,
         spatial_is_counts=inputs.spatial_is_counts,
@@ -52,6 +56,7 @@ def task_for_model(inputs: Inputs, model: Imputer, genes: list[str] | None = Non
     """The task a fitted model predicts: every measured gene of ``inputs.spatial``
     and the model's genes to impute (or ``genes``), counts scaled to the total the
     model was fitted with."""
+    apply_threads()
     fitted = model.preprocessing
     if not fitted:
         raise InputError("this model records no preprocessing (it was fitted with "

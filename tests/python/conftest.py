@@ -20,6 +20,7 @@ os.environ.setdefault(tessella.datasets.ENV_VAR, str(ROOT.parent / "shared" / "d
 # 8x slowdown when two processes share 2 cores.
 torch.set_num_threads(1)
 threadpool_limits(1)
+os.environ["TESSELLA_THREADS"] = "1"  # the engine's own setting (tessella.threads)
 
 
 @pytest.fixture(scope="session")
