@@ -3,11 +3,13 @@
 For each reference size, times building the index and searching the queries
 (cosine, k neighbours, unit rows), and the recall of HNSW against the exact
 neighbours; prints a table (seconds, and seconds per million queries). The
-points are a seeded mixture of clusters in 30 dimensions, like cells in a PCA
-space. This sets the thresholds of ``neighbors="auto"`` in tessella.neighbors.
+points (``--data``) are a seeded mixture of clusters in 30 dimensions, a hard
+case for HNSW ("clusters"), or the simulator's cells on 30 principal components
+("simulated", queries drawn from the same cells). This sets the thresholds of
+``neighbors="auto"`` in tessella.neighbors.
 
     .venv/bin/python bench/neighbors.py --threads 2 --sizes 10000,50000,200000 \
-        --queries 20000
+        --queries 20000 [--data simulated]
 """
 
 from __future__ import annotations
@@ -34,15 +36,35 @@ def clustered_points(n: int, dimensions: int, seed: int, clusters: int = 40) -> 
     return unit_rows(points).astype(np.float32)
 
 
+def simulated_points(n: int, n_queries: int, dimensions: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and query points: the simulator's cells (20 types, 300 genes,
+    log-normalised, standardised) on their first ``dimensions`` principal
+    components, unit rows."""
+    import tessella
+    from tessella.models.pca import principal_axes
+
+    cells = tessella.datasets.simulate(n_cells=10, n_genes=300, n_reference=n + n_queries,
+                                       n_types=20, seed=seed).reference.X
+    cells = np.log1p(cells / cells.sum(axis=1, keepdims=True) * 1e4)
+    cells = (cells - cells.mean(axis=0)) / (cells.std(axis=0) + 1e-6)
+    points = unit_rows(cells @ principal_axes(cells, dimensions)).astype(np.float32)
+    return np.ascontiguousarray(points[:n]), np.ascontiguousarray(points[n:])
+
+
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
     """Share of the true k neighbours found (each row's sets compared)."""
     hits = sum(len(np.intersect1d(a, b)) for a, b in zip(found, truth))
     return hits / truth.size
 
 
-def run(size: int, n_queries: int, dimensions: int, k: int, seed: int) -> list[dict]:
-    reference = clustered_points(size, dimensions, seed)
-    queries = clustered_points(n_queries, dimensions, seed + 1)
+def run(size: int, n_queries: int, dimensions: int, k: int, seed: int,
+        data: str = "clusters") -> list[dict]:
+    if data == "simulated":
+        reference, queries = simulated_points(size, n_queries, dimensions, seed)
+    else:
+        reference = clustered_points(size, dimensions, seed)
+        queries = clustered_points(n_queries, dimensions, seed + 1)
     rows, truth = [], None
     for backend in ("exact", "faiss", "hnsw"):
         start = time.perf_counter()
@@ -66,14 +88,15 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", choices=("clusters", "simulated"), default="clusters")
     args = parser.parse_args()
     set_threads(args.threads)
-    print(f"{args.queries} queries, {args.dimensions} dims, k={args.k}, "
+    print(f"{args.data}: {args.queries} queries, {args.dimensions} dims, k={args.k}, "
           f"{args.threads} threads")
     print(f"{'reference':>10} {'backend':>7} {'build s':>8} {'search s':>9} "
           f"{'s / 1M queries':>15} {'recall':>7}")
     for size in (int(s) for s in args.sizes.split(",")):
-        for row in run(size, args.queries, args.dimensions, args.k, args.seed):
+        for row in run(size, args.queries, args.dimensions, args.k, args.seed, args.data):
             print(f"{row['reference']:>10} {row['backend']:>7} {row['build_s']:>8.2f} "
                   f"{row['search_s']:>9.2f} {row['per_1M_queries_s']:>15.1f} "
                   f"{row['recall']:>7.4f}", flush=True)
