@@ -17,7 +17,8 @@ backend (the ``neighbors`` hyper-parameter of knn, spage, auto and graph):
   reference grows.
 - "auto": "exact" below :data:`FAISS_FROM` reference cells, "faiss" up to
   :data:`HNSW_FROM`, "hnsw" from there (measured on 2 CPU cores, see
-  ``bench/neighbors.py``).
+  ``bench/neighbors.py``); on a CUDA device, "torch": the exact search in
+  torch on the GPU, block by block (the same neighbours up to ties).
 
 faiss is an engine dependency but optional at run time: without it, every
 backend falls back to "exact" with a logged note. faiss uses as many threads as
@@ -90,12 +91,20 @@ def _faiss():
     return faiss
 
 
-def resolve_backend(neighbors: str, n_reference: int) -> str:
+def _on_gpu(device: torch.device | str | None) -> bool:
+    return device is not None and torch.device(device).type == "cuda"
+
+
+def resolve_backend(neighbors: str, n_reference: int,
+                    device: torch.device | str | None = None) -> str:
     """The backend that searches a reference of ``n_reference`` cells: "auto" by
-    size, and "exact" (with a logged note) where faiss is not installed."""
+    size ("torch" on a CUDA ``device``), and "exact" (with a logged note) where
+    faiss is not installed."""
     if neighbors not in NEIGHBOR_BACKENDS:
         raise ValueError(f"neighbors must be one of {', '.join(NEIGHBOR_BACKENDS)}, "
                          f"not {neighbors!r}.")
+    if neighbors == "auto" and _on_gpu(device):
+        return "torch"
     if neighbors == "auto":
         neighbors = ("exact" if n_reference < FAISS_FROM else
                      "faiss" if n_reference < HNSW_FROM else "hnsw")
@@ -115,6 +124,8 @@ class NeighbourIndex:
         Reference points, unit rows (cells x dimensions).
     neighbors
         "auto", "exact", "faiss" or "hnsw" (see the module's docstring).
+    device
+        Where the search may run: with "auto", a CUDA device searches in torch.
 
     Attributes
     ----------
@@ -122,10 +133,16 @@ class NeighbourIndex:
         The backend in use ("auto" resolved; "exact" where faiss is missing).
     """
 
-    def __init__(self, reference: np.ndarray, neighbors: str = "auto") -> None:
+    def __init__(self, reference: np.ndarray, neighbors: str = "auto",
+                 device: torch.device | str | None = None) -> None:
         self.reference = reference
-        self.backend = resolve_backend(neighbors, len(reference))
-        self._index = None if self.backend == "exact" else self._build()
+        self.backend = resolve_backend(neighbors, len(reference), device)
+        self._index = None
+        if self.backend == "torch":
+            self._index = torch.as_tensor(np.asarray(reference, dtype=np.float32),
+                                          device=device)
+        elif self.backend != "exact":
+            self._index = self._build()
 
     def __len__(self) -> int:
         return len(self.reference)
@@ -151,7 +168,9 @@ class NeighbourIndex:
     def step(self, most: int) -> int:
         """Query cells per block of :meth:`search` (at most ``most``): the exact search
         bounds its similarity matrix, faiss tiles its own."""
-        return block_size_for(len(self), most) if self.backend == "exact" else max(1, most)
+        if self.backend in ("exact", "torch"):
+            return block_size_for(len(self), most)
+        return max(1, most)
 
     def search(self, points: np.ndarray, k: int,
                block_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +191,11 @@ class NeighbourIndex:
     def _block(self, points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._index is None:
             return nearest(points, self.reference, k)
+        if self.backend == "torch":
+            queries = torch.as_tensor(np.asarray(points, dtype=np.float32),
+                                      device=self._index.device)
+            similarity, index = torch.topk(queries @ self._index.T, k, dim=1)
+            return index.cpu().numpy(), similarity.cpu().numpy()
         faiss = _faiss()
         faiss.omp_set_num_threads(torch.get_num_threads())
         queries = np.ascontiguousarray(points, dtype=np.float32)
@@ -218,8 +242,10 @@ def weight_matrix(index: np.ndarray, weights: np.ndarray, n_reference: int) -> s
 
 def neighbour_mean(points: np.ndarray, reference: np.ndarray, values: np.ndarray, k: int,
                    weigh: Callable[[np.ndarray], np.ndarray] = neighbour_weights,
-                   neighbors: str = "auto", block_size: int = 4096) -> np.ndarray:
+                   neighbors: str = "auto", block_size: int = 4096,
+                   device: torch.device | str | None = None) -> np.ndarray:
     """For each point (unit rows), the mean of ``values`` (reference rows x columns)
     over its ``k`` most similar reference rows, weighted by ``weigh`` of their
     similarities: :meth:`NeighbourIndex.mean` on a one-off index."""
-    return NeighbourIndex(reference, neighbors).mean(points, values, k, weigh, block_size)
+    index = NeighbourIndex(reference, neighbors, device)
+    return index.mean(points, values, k, weigh, block_size)

@@ -235,7 +235,7 @@ class NeighborParams:
     neighbors
         Nearest-cell search: "exact" (numpy), "faiss" (exact, faiss flat index),
         "hnsw" (approximate, faiss HNSW index) or "auto" (exact below 10k cells
-        searched, faiss below 50k, hnsw from 50k).
+        searched, faiss below 50k, hnsw from 50k; on a CUDA device, exact in torch).
     """
 
     neighbors: str = bounded("auto", choices=NEIGHBOR_BACKENDS)

@@ -91,6 +91,20 @@ def test_faiss_flat_gives_the_same_neighbours_up_to_ties(points):
         assert set(index[row]) == set(want_index[row, :k])
 
 
+def test_torch_backend_gives_the_same_neighbours_up_to_ties(points, monkeypatch):
+    """The search "auto" runs on a CUDA device, here forced onto the CPU."""
+    monkeypatch.setattr(neighbors, "_on_gpu", lambda device: True)
+    reference, queries = points
+    index = NeighbourIndex(reference, "auto", torch.device("cpu"))
+    assert index.backend == "torch"
+    assert resolve_backend("exact", 10, "cuda") == "exact"
+    found, similarity = index.search(queries, 20, block_size=128)
+    want_index, want_similarity = todays_nearest(queries, reference, 21)
+    np.testing.assert_allclose(similarity, want_similarity[:, :20], atol=1e-5)
+    clear = want_similarity[:, 19] - want_similarity[:, 20] > 1e-5
+    assert all(set(found[row]) == set(want_index[row, :20]) for row in np.flatnonzero(clear))
+
+
 def test_hnsw_recall_on_a_seeded_test_set():
     pytest.importorskip("faiss")
     reference, queries = clustered(20_000, 30, seed=3), clustered(2_000, 30, seed=4)

@@ -61,6 +61,7 @@ import numpy as np
 from tessella.columns import pearson_columns, spearman_columns
 from tessella.data.normalize import sample_cells
 from tessella.data.task import ImputationTask
+from tessella.device import resolve_device
 from tessella.models.alignment import SCALES, fit_aligner
 from tessella.models.fitted import FittedImputer
 from tessella.models.interface import Prediction
@@ -138,17 +139,18 @@ def _median_skill(correlations: list[np.ndarray]) -> float:
 def inner_cross_validation(reference: np.ndarray, spatial: np.ndarray,
                            scales: tuple[str, ...], neighbours: tuple[int, ...],
                            folds: int, seed: int, block_size: int,
-                           search: str = "auto") -> list[Setting]:
+                           search: str = "auto", device: Any = None) -> list[Setting]:
     """Score each (scale, neighbours) by predicting groups of shared genes from the rest.
 
     ``reference`` and ``spatial`` hold the same shared genes (log-normalised) for a
-    sample of cells of each data set; ``search`` is the neighbour-search backend.
+    sample of cells of each data set; ``search`` is the neighbour-search backend
+    (``device``: see :class:`tessella.neighbors.NeighbourIndex`).
     """
     n_genes = reference.shape[1]
     groups = np.array_split(np.random.default_rng(seed).permutation(n_genes),
                             min(folds, n_genes))
     kept = [np.setdiff1d(np.arange(n_genes), held) for held in groups]
-    graphs = [similar_cells(spatial[:, keep], max(neighbours), block_size, search)
+    graphs = [similar_cells(spatial[:, keep], max(neighbours), block_size, search, device)
               for keep in kept]
     results = []
     for scale in scales:
@@ -225,7 +227,7 @@ class AutoImputer(FittedImputer):
         spatial = sample_cells(task.measured(shared), p.inner_cells, p.seed)
         self.settings = inner_cross_validation(reference, spatial, scales, neighbours,
                                                p.inner_folds, p.seed, p.block_size,
-                                               p.neighbors)
+                                               p.neighbors, resolve_device(p.device))
         best = max(self.settings, key=lambda s: s.score)
         logger.info("auto: scale=%s, neighbours=%d (inner median Pearson %.3f, Spearman %.3f)",
                     best.scale, best.neighbours, best.pearson, best.spearman)
@@ -245,7 +247,7 @@ class AutoImputer(FittedImputer):
             predicted[start:start + step] = linear.predict(aligner(measured[start:start + step]))
         if fitted["neighbours"] > 1:
             index = similar_cells(measured, fitted["neighbours"], self.params.block_size,
-                                  self.params.neighbors)
+                                  self.params.neighbors, resolve_device(self.params.device))
             predicted = smooth(predicted, index)
         values = place_predictions(task, genes, predicted, self.name)
         reliability = np.full(len(task.output_genes), np.nan, dtype=np.float32)

@@ -335,7 +335,7 @@ class GraphImputer(TorchImputer):
         axes = principal_axes(reference_z, max(1, min(30, reference_z.shape[1] - 1)))
         return neighbour_mean(unit_rows(spatial_z @ axes), unit_rows(reference_z @ axes),
                               reference, self._k(self.fitted.get("n_cells", len(spatial_z))),
-                              neighbors=self.params.neighbors)
+                              neighbors=self.params.neighbors, device=self.device)
 
     def predict(self, task: ImputationTask) -> Prediction:
         state = self.require_module()

@@ -17,6 +17,7 @@ import numpy as np
 
 from tessella.data.normalize import standardise
 from tessella.data.task import ImputationTask
+from tessella.device import resolve_device
 from tessella.models.fitted import FittedImputer
 from tessella.models.interface import Prediction
 from tessella.models.pca import principal_axes
@@ -94,7 +95,8 @@ class KnnImputer(FittedImputer):
         query = task.measured(genes.shared)
         mean, std = query.moments()
         reference_values = self.fitted["reference_values"][:, genes.wanted]
-        index = NeighbourIndex(self.fitted["reference_points"], self.params.neighbors)
+        index = NeighbourIndex(self.fitted["reference_points"], self.params.neighbors,
+                               resolve_device(self.params.device))
         predicted = np.empty((task.spatial.n_obs, reference_values.shape[1]), dtype=np.float32)
         latent = np.empty((task.spatial.n_obs, self.fitted["axes"].shape[1]), dtype=np.float32)
         k = self.fitted.get("k", self.params.k)

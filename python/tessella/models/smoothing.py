@@ -11,17 +11,18 @@ queried block by block.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from tessella.neighbors import NeighbourIndex, unit_rows, weight_matrix
 
 
-def similar_cells(values: np.ndarray, k: int, block_size: int,
-                  neighbors: str = "auto") -> np.ndarray:
+def similar_cells(values: np.ndarray, k: int, block_size: int, neighbors: str = "auto",
+                  device: torch.device | None = None) -> np.ndarray:
     """Indices of each cell's ``k`` most similar cells (itself included), most similar
     first, for log-normalised ``values`` (cells x genes), searched with the
-    ``neighbors`` backend."""
+    ``neighbors`` backend (on ``device`` where it is CUDA and the backend "auto")."""
     points = unit_rows(values - values.mean(axis=0)).astype(np.float32)
-    index, _ = NeighbourIndex(points, neighbors).search(points, k, block_size)
+    index, _ = NeighbourIndex(points, neighbors, device).search(points, k, block_size)
     return index
 
 
