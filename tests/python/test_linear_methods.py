@@ -105,9 +105,9 @@ def test_auto_chooses_its_setting_by_inner_cross_validation(sim):
     model = tessella.models.get_method("auto")(**QUIET).fit(task)
     assert len(model.settings) == 2 * 5  # two scales x five neighbour counts
     best = max(model.settings, key=lambda s: s.score)
-    assert (model.fitted["scale"], model.fitted["neighbours"]) == (best.scale, best.neighbours)
-    fixed = tessella.models.get_method("auto")(scale="zscore", neighbours=1, **QUIET).fit(task)
-    assert fixed.settings == [] and fixed.fitted["neighbours"] == 1
+    assert (model.fitted["scale"], model.fitted["smoothing"]) == (best.scale, best.smoothing)
+    fixed = tessella.models.get_method("auto")(scale="zscore", smoothing=1, **QUIET).fit(task)
+    assert fixed.settings == [] and fixed.fitted["smoothing"] == 1
     reliability = model.predict(task).reliability
     assert np.all((reliability >= 0) & (reliability <= 1))
 
@@ -133,10 +133,10 @@ def test_auto_with_two_shared_genes_does_not_smooth(sim):
                                          sim.reference)
     task = tessella.runner.task_for(inputs, tessella.models.get_method("auto"), genes=["Gene010"])
     model = tessella.models.get_method("auto")(**QUIET).fit(task)
-    assert model.fitted["neighbours"] == 1
-    assert {s.neighbours for s in model.settings} == {1}  # only the scale is chosen
-    fixed = tessella.models.get_method("auto")(scale="normal", neighbours=5, **QUIET).fit(task)
-    assert fixed.fitted["neighbours"] == 1  # too few genes to smooth over
+    assert model.fitted["smoothing"] == 1
+    assert {s.smoothing for s in model.settings} == {1}  # only the scale is chosen
+    fixed = tessella.models.get_method("auto")(scale="normal", smoothing=5, **QUIET).fit(task)
+    assert fixed.fitted["smoothing"] == 1  # too few genes to smooth over
     assert np.isnan(fixed.predict(task).reliability).all()  # nothing cross-validated
 
 

@@ -142,7 +142,8 @@ def test_listing_has_defaults_ranges_and_meanings():
     assert list(table.columns) == ["method", "parameter", "type", "default", "range",
                                    "meaning"]
     knn = table[table["method"] == "knn"].set_index("parameter")
-    assert list(knn.index) == ["k", "n_components", "block_size"]
+    assert list(knn.index) == ["neighbors", "k", "n_components", "block_size"]
+    assert knn.loc["neighbors", "range"] == "one of 'auto', 'exact', 'faiss', 'hnsw'"
     assert knn.loc["k", "default"] == 50 and knn.loc["k", "range"] == ">= 1"
     assert knn.loc["k", "meaning"].startswith("Reference neighbours per spatial cell")
     graph = table[table["method"] == "graph"].set_index("parameter")

@@ -146,7 +146,8 @@ test_that("tessellaMethods lists hyper-parameters with defaults and meaning", {
     expect_identical(colnames(params), c("method", "parameter", "type",
         "default", "range", "meaning"))
     knn <- params[params$method == "knn", ]
-    expect_identical(knn$parameter, c("k", "n_components", "block_size"))
+    expect_identical(knn$parameter, c("neighbors", "k", "n_components",
+        "block_size"))
     expect_identical(knn$default[knn$parameter == "k"], "50")
     expect_identical(knn$range[knn$parameter == "k"], ">= 1")
     expect_match(knn$meaning[knn$parameter == "k"], "Reference neighbours")

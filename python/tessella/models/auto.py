@@ -17,7 +17,7 @@ osmFISH + Allen SSp and on the breast-cancer pair (see the README):
    were predicted, up to this limit (osmFISH median Pearson 0.27 at a penalty
    of 0.3 per cell, 0.29 at the limit; breast cancer 0.10 -> 0.21).
 3. **Smoothing over similar spatial cells** (:mod:`tessella.models.smoothing`).
-   Each prediction is averaged with those of the cell's ``neighbours`` most
+   Each prediction is averaged with those of the cell's ``smoothing`` most
    similar spatial cells in expression (found by the ``neighbors`` backend).
    Cells alike in expression share a type, so averaging removes the
    measurement noise the shared genes carry into the prediction; neighbours
@@ -78,10 +78,10 @@ from tessella.params import ImputerParams, NeighborParams, bounded
 
 logger = logging.getLogger(__name__)
 
-#: Neighbour counts tried when ``neighbours`` is None (1: no smoothing).
+#: Neighbour counts tried when ``smoothing`` is None (1: no smoothing).
 NEIGHBOURS: tuple[int, ...] = (1, 5, 15, 30, 50)
 #: Neighbours used when the setting is not cross-validated (``scale`` and
-#: ``neighbours`` both given, or too few shared genes).
+#: ``smoothing`` both given, or too few shared genes).
 FALLBACK_NEIGHBOURS = 15
 #: Fewest shared genes whose similarity between cells means anything (with one or
 #: two, the cosine of centred values ties whole groups of cells): fewer, no smoothing.
@@ -97,7 +97,7 @@ class AutoParams(NeighborParams, ImputerParams):
     scale
         How each data set's shared genes are aligned: "zscore", "normal" (normal
         scores), or "auto" (chosen by the inner cross-validation).
-    neighbours
+    smoothing
         Similar spatial cells each prediction is averaged over (1: none); None
         chooses among 1, 5, 15, 30 and 50 by the inner cross-validation (how they
         are searched: ``neighbors``).
@@ -110,7 +110,7 @@ class AutoParams(NeighborParams, ImputerParams):
     """
 
     scale: str = bounded("auto", choices=("auto", *SCALES))
-    neighbours: int | None = bounded(None, low=1)
+    smoothing: int | None = bounded(None, low=1)
     inner_folds: int = bounded(5, low=2)
     inner_cells: int = bounded(20_000, low=50)
     block_size: int = bounded(4096, low=1)
@@ -121,7 +121,7 @@ class Setting:
     """One candidate of the inner cross-validation and what it scored."""
 
     scale: str
-    neighbours: int
+    smoothing: int
     pearson: float = np.nan
     spearman: float = np.nan
     ratio: float = np.nan
@@ -208,7 +208,7 @@ class AutoImputer(FittedImputer):
             "shared_genes": [task.output_genes[i] for i in shared],
             "output_genes": [task.output_genes[i] for i in predictable],
             "coef": linear.coef, "intercept": linear.intercept, "fit": linear.fit,
-            "scale": chosen.scale, "neighbours": chosen.neighbours, "ratio": chosen.ratio,
+            "scale": chosen.scale, "smoothing": chosen.smoothing, "ratio": chosen.ratio,
         }
         return self
 
@@ -218,7 +218,7 @@ class AutoImputer(FittedImputer):
         shared genes the inner cross-validation reads."""
         p = self.params
         scales = SCALES if p.scale == "auto" else (p.scale,)
-        neighbours = NEIGHBOURS if p.neighbours is None else (p.neighbours,)
+        neighbours = NEIGHBOURS if p.smoothing is None else (p.smoothing,)
         if len(shared) < MIN_GENES_TO_SMOOTH:
             neighbours = (1,)
         if len(scales) * len(neighbours) == 1 or len(shared) < 2:
@@ -229,8 +229,8 @@ class AutoImputer(FittedImputer):
                                                p.inner_folds, p.seed, p.block_size,
                                                p.neighbors, resolve_device(p.device))
         best = max(self.settings, key=lambda s: s.score)
-        logger.info("auto: scale=%s, neighbours=%d (inner median Pearson %.3f, Spearman %.3f)",
-                    best.scale, best.neighbours, best.pearson, best.spearman)
+        logger.info("auto: scale=%s, smoothing=%d (inner median Pearson %.3f, Spearman %.3f)",
+                    best.scale, best.smoothing, best.pearson, best.spearman)
         return best
 
     def predict(self, task: ImputationTask) -> Prediction:
@@ -245,8 +245,8 @@ class AutoImputer(FittedImputer):
         step = self.params.block_size
         for start in range(0, len(measured), step):
             predicted[start:start + step] = linear.predict(aligner(measured[start:start + step]))
-        if fitted["neighbours"] > 1:
-            index = similar_cells(measured, fitted["neighbours"], self.params.block_size,
+        if fitted["smoothing"] > 1:
+            index = similar_cells(measured, fitted["smoothing"], self.params.block_size,
                                   self.params.neighbors, resolve_device(self.params.device))
             predicted = smooth(predicted, index)
         values = place_predictions(task, genes, predicted, self.name)
