@@ -60,7 +60,7 @@ OUT_OF_RANGE = [
     ("diffusion", "sampling_steps", 0, ">= 1"),
     ("diffusion", "samples", 0, ">= 1"),
     ("diffusion", "kl_weight", -0.5, ">= 0"),
-    ("auto", "neighbours", 0, ">= 1"),
+    ("auto", "smoothing", 0, ">= 1"),
     ("auto", "scale", "log", "one of 'auto', 'zscore', 'normal'"),
     ("auto", "inner_folds", 1, ">= 2"),
     ("ridge", "alpha", -1.0, ">= 0"),
