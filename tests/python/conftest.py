@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
 import tessella
+from helpers import N_MEASURED
 
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault(tessella.datasets.ENV_VAR, str(ROOT.parent / "shared" / "data"))
@@ -21,6 +23,15 @@ os.environ.setdefault(tessella.datasets.ENV_VAR, str(ROOT.parent / "shared" / "d
 torch.set_num_threads(1)
 threadpool_limits(1)
 os.environ["TESSELLA_THREADS"] = "1"  # the engine's own setting (tessella.threads)
+
+
+@pytest.fixture()
+def data() -> SimpleNamespace:
+    """Spatial data measuring 30 genes, a reference of 40 genes (10 to impute)
+    and an embedding table of 50 genes; fresh objects for every test."""
+    sim = tessella.datasets.simulate(n_cells=200, n_genes=40, n_reference=300, seed=0)
+    return SimpleNamespace(spatial=sim.spatial[:, :N_MEASURED].copy(),
+                           reference=sim.reference, embeddings=sim.embeddings)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ put back in results, the same way for every method (tessella.data.empty)."""
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 
 import anndata as ad
 import numpy as np
@@ -12,25 +11,14 @@ import pytest
 import scipy.sparse as sp
 
 import tessella
+from helpers import N_MEASURED, with_matrix
 from tessella.data.empty import EMPTY_COLUMN
 
 FAST = {"max_epochs": 3, "verbose": False}
-N_MEASURED = 30
 EMPTY_CELLS = [5, 17]
 UNDETECTED = 4  # position of a measured gene never detected
 
 
-@pytest.fixture()
-def data() -> SimpleNamespace:
-    sim = tessella.datasets.simulate(n_cells=200, n_genes=40, n_reference=300, seed=0)
-    return SimpleNamespace(spatial=sim.spatial[:, :N_MEASURED].copy(),
-                           reference=sim.reference, embeddings=sim.embeddings)
-
-
-def with_matrix(adata: ad.AnnData, matrix) -> ad.AnnData:
-    out = adata.copy()
-    out.X = matrix
-    return out
 
 
 def emptied(adata: ad.AnnData, cells=(), genes=(), sparse=False) -> ad.AnnData:

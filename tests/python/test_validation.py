@@ -15,25 +15,12 @@ import scipy.sparse as sp
 import torch
 
 import tessella
+from helpers import N_MEASURED, with_matrix
 from tessella import InputError
 
 FAST = {"max_epochs": 3, "verbose": False}
-N_MEASURED = 30
 
 
-@pytest.fixture()
-def data() -> SimpleNamespace:
-    """Spatial data measuring 30 genes, a reference of 40 genes (10 to impute)
-    and an embedding table of 50 genes; fresh objects for every test."""
-    sim = tessella.datasets.simulate(n_cells=200, n_genes=40, n_reference=300, seed=0)
-    return SimpleNamespace(spatial=sim.spatial[:, :N_MEASURED].copy(),
-                           reference=sim.reference, embeddings=sim.embeddings)
-
-
-def with_matrix(adata: ad.AnnData, matrix) -> ad.AnnData:
-    out = adata.copy()
-    out.X = matrix
-    return out
 
 
 def run(entry: str, spatial, data: SimpleNamespace, **kwargs) -> ad.AnnData:
