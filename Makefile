@@ -18,7 +18,7 @@ export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
 
 .PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds bench-diffusion lint clean \
-	setup-peers bench-accuracy
+	setup-peers bench-accuracy bench-pretraining bench-neighbors
 
 setup: setup-python setup-r
 
@@ -81,6 +81,14 @@ bench-rds: setup
 
 bench-diffusion: setup
 	$(PY) bench/diffusion_sampling.py
+
+# Pretraining refine on two slides, then a small third one (issue 13's result).
+bench-pretraining: setup-python
+	$(PY) bench/pretraining.py --seeds 0 1 2 3 4 5 6 7 8 9
+
+# Neighbour-search backends: time and recall by reference size.
+bench-neighbors: setup-python
+	$(PY) bench/neighbors.py
 
 # Every method and every installed peer (make setup-peers; Seurat from R) on
 # osmFISH and the breast-cancer pair, one harness; tables in results/.
