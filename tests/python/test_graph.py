@@ -62,6 +62,74 @@ def test_graph_runs_with_any_embedding_coverage(sim, table):
         assert (np.abs(imputed - without).max(axis=0)[covered[24:]] > 1e-2).all()
 
 
+def _dense_graph(reference, embeddings, embedded, n_edges, shared_columns):
+    """Today's graph the dense way (genes x genes), to compare the blocked build with."""
+    from tessella.models.gene_graph import gene_similarity, sparsify
+
+    similarity = gene_similarity(reference, embeddings, embedded)
+    return sparsify(similarity, n_edges), similarity[:, shared_columns]
+
+
+def _assert_same_graph(reference, embeddings, embedded, n_edges, shared_columns, block):
+    from tessella.models.gene_graph import gene_graph
+
+    dense, dense_shared = _dense_graph(reference, embeddings, embedded, n_edges,
+                                       shared_columns)
+    blocked, to_shared = gene_graph(reference, embeddings, embedded, n_edges,
+                                    shared_columns, block=block)
+    np.testing.assert_array_equal(blocked.indices().numpy(), dense.indices().numpy())
+    np.testing.assert_allclose(blocked.values().numpy(), dense.values().numpy(),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(to_shared, dense_shared, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("table", ["full", "partial", "none"])
+@pytest.mark.parametrize("block", [1, 7, None])
+def test_blocked_gene_graph_equals_the_dense_one(sim, table, block):
+    """The graph built block by block of genes has the dense graph's edges and weights."""
+    embeddings = {"full": sim.embeddings, "partial": sim.embeddings.iloc[::2],
+                  "none": None}[table]
+    method = type(build_method("graph", FAST))
+    inputs = load_inputs([method], sim.spatial[:, :24].copy(), sim.reference, embeddings)
+    task = task_for(inputs, method)
+    reference = task.reference_genes(task.in_reference).to_array()
+    shared = np.searchsorted(task.in_reference, task.shared_in_reference)
+    for n_edges in (3, 10, 100):
+        _assert_same_graph(reference, task.embeddings, task.embedded, n_edges, shared, block)
+
+
+@pytest.mark.slow
+def test_blocked_gene_graph_equals_the_dense_one_on_osmfish(osmfish):
+    spatial, reference, embeddings = osmfish
+    method = type(build_method("graph", FAST))
+    task = task_for(load_inputs([method], spatial, reference, embeddings), method)
+    matrix = task.reference_genes(task.in_reference).to_array()
+    shared = np.searchsorted(task.in_reference, task.shared_in_reference)
+    assert len(task.in_reference) == 33
+    for block in (1, 5, None):
+        _assert_same_graph(matrix, task.embeddings, task.embedded, 10, shared, block)
+
+
+def test_train_cells_samples_the_slide_and_is_a_no_op_on_small_data(sim):
+    """All cells train when there are fewer than train_cells (the default and a
+    limit equal to the slide give the same model); fewer cells train a model that
+    still predicts every cell."""
+    inputs = load_inputs([type(build_method("graph", FAST))], sim.spatial[:, :24].copy(),
+                         sim.reference)
+    results = {}
+    for cells in (None, sim.spatial.n_obs, 150):
+        params = FAST if cells is None else {**FAST, "train_cells": cells}
+        model = build_method("graph", params)
+        task = task_for(inputs, type(model))
+        model.fit(task)
+        results[cells] = model.predict(task).values
+        assert model.fitted["n_cells"] == sim.spatial.n_obs
+    np.testing.assert_array_equal(results[None], results[sim.spatial.n_obs])
+    sampled = results[150]
+    assert sampled.shape == results[None].shape and np.isfinite(sampled).all()
+    assert not np.allclose(sampled, results[None])
+
+
 def test_graph_imputes_simulated_genes(sim):
     scores = tessella.benchmark(sim.spatial, sim.reference, sim.embeddings,
                                 methods=["graph", "mean"], folds=3, verbose=False,

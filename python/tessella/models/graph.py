@@ -38,6 +38,14 @@ Departures, and why:
   predictions across all cells; a cell's result depends only on the cell (no
   batch statistics at prediction time); the neighbour search is exact, block by
   block, so memory grows with the block.
+
+At scale: training uses a seeded sample of at most ``train_cells`` spatial cells
+(all of them below that), read from the data by rows, so fitting memory does not
+grow with the slide; the gene graph is built block by block of genes (never genes
+x genes); node features (cells x k x genes) exist for one batch at a time, and
+batches and prediction blocks shrink when genes are many (``FEATURE_BYTES``).
+What still grows with the data is the reference (reference cells x genes, dense,
+kept in the model for the features) and the result itself.
 """
 
 from __future__ import annotations
@@ -50,10 +58,10 @@ from torch import nn
 from torch.nn import functional
 
 from tessella.columns import cosine_columns
-from tessella.data.normalize import column_moments, standardise
+from tessella.data.normalize import column_moments, sample_cells, standardise
 from tessella.data.task import ImputationTask
 from tessella.models import reliability
-from tessella.models.gene_graph import gene_similarity, sparsify
+from tessella.models.gene_graph import gene_graph
 from tessella.models.interface import Prediction
 from tessella.models.pca import principal_axes
 from tessella.models.placement import locate_fitted, place_predictions
@@ -67,6 +75,9 @@ from tessella.params import NeighborParams, TrainParams, bounded
 LARGE_DATA = 10_000
 #: Spatial cells used to train the reliability model (sampled when there are more).
 RELIABILITY_CELLS = 20_000
+#: Bytes of one (cells x genes x features) tensor of the GNN; batches and
+#: prediction blocks hold fewer cells when genes are many.
+FEATURE_BYTES = 128 * 2**20
 
 
 @dataclass
@@ -97,6 +108,11 @@ class GraphParams(NeighborParams, TrainParams):
         Search of the reliability model's shared-PCA neighbours: "exact", "faiss",
         "hnsw" or "auto" (see tessella.neighbors); the GNN's own neighbours are
         found exactly, in torch on the training device.
+    train_cells
+        Most spatial cells fitting uses (100 to 10 million): a seeded sample of
+        this many cells trains the autoencoder, the GNN and the reliability model,
+        and gives the standardisation; all cells when there are fewer. Memory of a
+        fit grows with this, not with the slide.
     """
 
     k: int | None = bounded(None, low=1)
@@ -108,6 +124,7 @@ class GraphParams(NeighborParams, TrainParams):
     ae_epochs: int = bounded(30, low=1)
     cosine_weight: float = bounded(2.0, low=0.0)
     reliability_folds: int = bounded(5, low=2)
+    train_cells: int = bounded(50_000, low=100, high=10_000_000)
     max_epochs: int = 30
     batch_size: int = 256
     lr: float = 1e-2
@@ -171,6 +188,11 @@ class GraphNetwork(nn.Module):
     def neighbours(self, standardised: torch.Tensor, k: int):
         """Indices and weights of each cell's k nearest reference cells (cosine between
         the cells' reconstructions)."""
+        # Exact top-k over all reference cells, in torch on the model's device (a GPU
+        # does it fast). On CPU with a very large reference (say 100k+ cells and
+        # millions of spatial cells), tessella.neighbors.NeighbourIndex (faiss HNSW
+        # on the unit-length reference_points, inner product) would apply: the same
+        # top-k up to its recall, rebuilt after each embed_reference.
         with torch.no_grad():
             points = functional.normalize(self.autoencoder(standardised), dim=1)
             similarity, index = torch.topk(points @ self.reference_points.T,
@@ -211,26 +233,28 @@ class GraphImputer(TorchImputer):
         predictable = task.in_reference
         shared_columns = np.searchsorted(predictable, shared)
         reference = task.reference_genes(predictable).to_array()
-        spatial = task.measured(shared).to_array()
+        n_cells = task.spatial.n_obs
+        spatial = sample_cells(task.measured(shared), self.params.train_cells,
+                               self.params.seed)
         spatial_z, spatial_mean, spatial_std = standardise(spatial)
         reference_z, _, _ = standardise(reference[:, shared_columns])
         embeddings = None if task.embeddings is None else task.embeddings[predictable]
         embedded = None if task.embedded is None else task.embedded[predictable]
-        similarity = gene_similarity(reference, embeddings, embedded)
+        adjacency, to_shared = gene_graph(reference, embeddings, embedded,
+                                          self.params.graph_edges, shared_columns)
         self.fitted = {}
-        k = self._k(len(spatial))
+        k = self._k(n_cells)
         if k > len(reference):
             if self.params.k is not None:
                 self.note(f"parameter 'k' = {k} is more than the reference cells "
                           f"({len(reference)}); using {len(reference)}.")
             k = len(reference)
-        adjacency = sparsify(similarity, self.params.graph_edges)
         self.fitted.update({
             "k": k,
             "shared_genes": [task.output_genes[i] for i in shared],
             "output_genes": [task.output_genes[i] for i in predictable],
             "n_reference": len(reference), "n_edges": int(adjacency.values().numel()),
-            "n_cells": len(spatial),
+            "n_cells": n_cells,
             "spatial_mean": spatial_mean.astype(np.float32),
             "spatial_std": spatial_std.astype(np.float32),
         })
@@ -245,7 +269,7 @@ class GraphImputer(TorchImputer):
         targets = predictable >= task.n_measured
         self.fitted["reliability"] = np.full(len(predictable), np.nan)
         self.fitted["reliability"][targets] = self._reliability(
-            spatial, spatial_z, reference, reference_z, shared_columns, similarity)[targets]
+            spatial, spatial_z, reference, reference_z, shared_columns, to_shared)[targets]
 
     def _train_rounds(self, spatial, spatial_z, reference_z, shared_columns, k, device):
         state = self.module
@@ -268,7 +292,8 @@ class GraphImputer(TorchImputer):
                 return imputation_loss(predicted, truth, weight, groups)
 
             examples = tuple(torch.cat(parts) for parts in zip(*data))
-            self.train_module(state.gnn, gnn_loss, examples, f"gene graph, round {round_ + 1}")
+            self.train_module(state.gnn, gnn_loss, examples, f"gene graph, round {round_ + 1}",
+                              batch_size=self._cells_per_batch(self.params.batch_size))
             if round_ + 1 < self.params.rounds:
                 index, weights = self._all_neighbours(spatial_z, reference_z, k, device)
                 predicted = self._predict_gnn(index, weights)[:, shared_columns]
@@ -295,20 +320,29 @@ class GraphImputer(TorchImputer):
                  for i in range(0, len(spatial_z), step)]
         return (torch.cat([p[0] for p in parts]).cpu(), torch.cat([p[1] for p in parts]).cpu())
 
+    def _cells_per_batch(self, cells: int) -> int:
+        """``cells``, or fewer where one (cells x genes x features) tensor of the GNN
+        would pass ``FEATURE_BYTES`` (many genes)."""
+        genes = len(self.fitted["output_genes"])
+        width = max(self.fitted["k"] + 3, self.params.hidden)
+        return max(1, min(cells, FEATURE_BYTES // (4 * genes * width)))
+
     def _predict_gnn(self, index: torch.Tensor, weights: torch.Tensor) -> np.ndarray:
         state, out = self.module, []
         device = state.reference.device
+        step = self._cells_per_batch(self.params.batch_size)
         with torch.no_grad():
-            for i in range(0, len(index), self.params.batch_size):
-                idx = index[i:i + self.params.batch_size].to(device)
-                features, _ = state.features(idx, weights[i:i + self.params.batch_size].to(device))
+            for i in range(0, len(index), step):
+                idx = index[i:i + step].to(device)
+                features, _ = state.features(idx, weights[i:i + step].to(device))
                 out.append(state.gnn(features, state.adjacency).cpu())
         return torch.cat(out).numpy()
 
     def _reliability(self, spatial, spatial_z, reference, reference_z, shared_columns,
-                     similarity) -> np.ndarray:
+                     to_shared) -> np.ndarray:
         """Expected cosine per predictable gene, learnt by cross-validation over the
-        shared genes with a shared-PCA neighbour search as the imputation."""
+        shared genes with a shared-PCA neighbour search as the imputation
+        (``to_shared``: gene-graph similarities of every gene to the shared ones)."""
         rng = np.random.default_rng(self.params.seed)
         cells = rng.permutation(len(spatial))[:RELIABILITY_CELLS]
         n_shared = len(shared_columns)
@@ -318,14 +352,14 @@ class GraphImputer(TorchImputer):
         for fold in folds:
             kept = np.setdiff1d(np.arange(n_shared), fold)
             mean = self._proxy_mean(spatial_z[cells][:, kept], reference_z[:, kept], reference)
-            graph = similarity[:, shared_columns[kept]].max(axis=1)
+            graph = to_shared[:, kept].max(axis=1)
             features.append(reliability.gene_features(reference, mean, graph)
                             [shared_columns[fold]])
             accuracy.append(cosine_columns(spatial[cells][:, fold],
                                            mean[:, shared_columns[fold]]))
         model = reliability.fit_reliability(np.vstack(features), np.concatenate(accuracy))
         mean = self._proxy_mean(spatial_z[cells], reference_z, reference)
-        graph = similarity[:, shared_columns].max(axis=1)
+        graph = to_shared.max(axis=1)
         return reliability.predict_reliability(
             model, reliability.gene_features(reference, mean, graph))
 
@@ -353,8 +387,8 @@ class GraphImputer(TorchImputer):
             blend = alpha * state.gnn(features, state.adjacency) + (1 - alpha) * neighbour_mean
             return torch.cat([blend, state.autoencoder.encoder(standardised)], 1)
 
-        blocks = query.blocks(min(self.params.batch_size * 4,
-                                  block_size_for(len(state.reference), 4096)))
+        blocks = query.blocks(self._cells_per_batch(min(
+            self.params.batch_size * 4, block_size_for(len(state.reference), 4096))))
         n_out = len(self.fitted["output_genes"])
         both = self.predict_in_blocks(blocks, forward, task.spatial.n_obs,
                                       n_out + state.autoencoder.encoder.out_features)
