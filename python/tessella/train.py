@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from tessella.device import resolve_device
+from tessella.output import allocate
 from tessella.params import TrainParams
 
 if TYPE_CHECKING:  # annotation only: train stays below tessella.data
@@ -155,9 +156,10 @@ def predict_blocks(
     ``forward`` takes the block as a tensor and, with ``with_rows``, also the
     block's row positions (a ``range``), for methods whose per-cell randomness is
     keyed on the cell. Memory beyond the output array grows with the block size,
-    not with ``n_obs``.
+    not with ``n_obs``; the output array itself is memory-mapped when it exceeds the
+    memory budget (:func:`tessella.output.allocate`).
     """
-    out = np.empty((n_obs, n_out), dtype=np.float32)
+    out = allocate((n_obs, n_out), np.float32, what="predicted values")
     with torch.no_grad(), tqdm(total=n_obs, desc="predicting", disable=not verbose,
                                leave=False) as bar:
         for start, stop, block in blocks:

@@ -11,6 +11,7 @@ import numpy as np
 from tessella.data.genes import describe_missing, match_genes
 from tessella.data.task import ImputationTask
 from tessella.errors import InputError
+from tessella.output import allocate
 
 
 def keep_measured(values: np.ndarray, task: ImputationTask, positions: np.ndarray) -> None:
@@ -57,8 +58,9 @@ def locate_fitted(task: ImputationTask, shared_genes: list[str], output_genes: l
 def place_predictions(task: ImputationTask, genes: FittedGenes, predicted: np.ndarray,
                       method: str) -> np.ndarray:
     """Cells x output genes from predictions of the wanted fitted genes; measured genes
-    the model does not predict keep their normalised input."""
-    values = np.full((task.spatial.n_obs, len(task.output_genes)), np.nan, dtype=np.float32)
+    the model does not predict keep their normalised input. The matrix is
+    memory-mapped when it exceeds the memory budget (:func:`tessella.output.allocate`)."""
+    values = allocate((task.spatial.n_obs, len(task.output_genes)), np.float32, fill=np.nan)
     values[:, genes.columns[genes.wanted]] = predicted
     missing = np.setdiff1d(np.arange(len(task.output_genes)), genes.columns[genes.wanted])
     if np.any(missing >= task.n_measured):
