@@ -20,9 +20,15 @@ from tessella.errors import InputError
 from tessella.inputs import Inputs
 from tessella.models.interface import Imputer, Prediction
 from tessella.models.registry import get_method
+from tessella.output import allocate, gigabytes
+from tessella.output import note as add_note
 from tessella.threads import apply_threads
 
 logger = logging.getLogger(__name__)
+
+#: Cells x output genes (1e9 values: 4 GB as float32) above which imputing every
+#: gene by default (``genes=None``) logs a warning with the size and how to choose genes.
+LARGE_RESULT_VALUES = 1_000_000_000
 
 
 def task_for(
@@ -34,9 +40,10 @@ def task_for(
     """The task ``method`` sees: measured genes (all, or the ``measured`` positions)
     and the genes to impute, drawn from the reference or the embedding table.
     Benchmark folds (``measured`` given) keep spatial cells without counts, so
-    every cell is scored; whole-data tasks leave them out."""
+    every cell is scored; whole-data tasks leave them out. Imputing every gene by
+    default on a large slide is warned about (:func:`warn_large_default`)."""
     apply_threads()
-    return prepare_task(
+    task = prepare_task(
         inputs.spatial,
         spatial_is_counts=inputs.spatial_is_counts,
         target_source="reference" if method.requires_reference else "embeddings",
@@ -49,6 +56,26 @@ def task_for(
         embeddings=inputs.embeddings,
         keep_cells=measured is not None,
     )
+    if genes is None and measured is None:
+        warn_large_default(task, "reference" if method.requires_reference else "embedding table")
+    return task
+
+
+def warn_large_default(task: ImputationTask, source: str) -> None:
+    """Warn (log and result notes) when imputing every gene of ``source``, the
+    default, makes a result above :data:`LARGE_RESULT_VALUES` values."""
+    n_cells = task.spatial.n_obs if task.omitted is None else task.omitted.n_cells
+    n_genes = (len(task.output_genes) if task.omitted is None else
+               len(task.omitted.measured_genes) + len(task.target_genes))
+    if n_cells * n_genes <= LARGE_RESULT_VALUES:
+        return
+    message = (f"genes=None imputes all {len(task.target_genes):,} genes of the {source} "
+               f"the slide does not measure: a {n_cells:,} cells x {n_genes:,} genes result, "
+               f"{gigabytes(4 * n_cells * n_genes)} as float32. Pass genes=[...] (CLI --genes, "
+               "R genes =) to impute only the genes you need, or out='result.h5ad' (CLI --out) "
+               "to write the result to disk block by block.")
+    logger.warning(message)
+    add_note(message)
 
 
 def task_for_model(inputs: Inputs, model: Imputer, genes: list[str] | None = None
@@ -113,21 +140,31 @@ def full_prediction(task: ImputationTask,
     without counts get NaN everywhere (values and latent space); measured genes
     never detected come back as measured, 0, with reliability NaN. The task
     returned names every measured gene (for assembling the result; its views
-    are those the method saw).
+    are those the method saw). The full matrix is made once, memory-mapped when
+    it exceeds the memory budget (:func:`tessella.output.allocate`), and filled a
+    block of cells at a time.
     """
     omitted = task.omitted
     if omitted is None:
         return task, prediction
-    n_measured = task.n_measured
-    values = insert_measured(np.asarray(prediction.values), omitted, n_measured, 0.0)
+    n_measured, n_all = task.n_measured, len(omitted.measured_genes)
+    values = prediction.values
     reliability = prediction.reliability
     if reliability is not None:
         reliability = insert_measured(np.asarray(reliability, dtype=np.float64), omitted,
                                       n_measured, np.nan)
-    prediction = replace(
-        prediction, values=fill_rows(values, omitted.kept_cells, omitted.n_cells),
-        latent=fill_rows(prediction.latent, omitted.kept_cells, omitted.n_cells),
-        reliability=reliability)
+    if n_measured != n_all or len(omitted.kept_cells) != omitted.n_cells:
+        full = allocate((omitted.n_cells, n_all + values.shape[1] - n_measured), np.float32,
+                        fill=np.nan)
+        kept = np.asarray(omitted.kept_cells)
+        step = max(1, 2**24 // max(full.shape[1], 1))
+        for start in range(0, len(kept), step):
+            full[kept[start:start + step]] = insert_measured(
+                np.asarray(values[start:start + step], dtype=np.float32), omitted, n_measured,
+                0.0)
+        values = full
+    latent = fill_rows(prediction.latent, omitted.kept_cells, omitted.n_cells)
+    prediction = replace(prediction, values=values, latent=latent, reliability=reliability)
     return replace(task, measured_genes=list(omitted.measured_genes)), prediction
 
 
