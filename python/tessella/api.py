@@ -28,6 +28,7 @@ from tessella.models.interface import Imputer
 from tessella.models.refine import fine_tuning_copy
 from tessella.models.registry import get_method, registered_methods
 from tessella.models.storage import load_model
+from tessella.output import OutputScope, check_out, output_scope, write_h5ad
 from tessella.params import ImputerParams, describe_params
 from tessella.result import build_result
 from tessella.runner import (
@@ -70,19 +71,31 @@ def _fit(inputs: Inputs, method: str, genes: Sequence[str] | None,
     return fit_model(model, task, inputs), task
 
 
-def _result(inputs: Inputs, model: Imputer, task: ImputationTask, start: float) -> ad.AnnData:
+def _result(inputs: Inputs, model: Imputer, task: ImputationTask, start: float,
+            scope: OutputScope, out: str | Path | None = None) -> ad.AnnData:
+    """The result in memory, or with ``out`` written to that ``.h5ad`` block by block
+    and returned opened backed."""
     task, prediction = full_prediction(task, model.predict(task))
-    result = build_result(inputs.spatial, task, prediction, model, inputs.spatial_is_counts)
+    result = build_result(inputs.spatial, task, prediction, model, inputs.spatial_is_counts,
+                          values=out is None)
     flag_omitted(result, task)
-    result.uns["tessella"]["seconds"] = time.perf_counter() - start
-    return result
+    provenance = result.uns["tessella"]
+    provenance["notes"] = [*provenance["notes"], *scope.notes]
+    provenance["output"] = scope.storage if out is None else "h5ad"
+    provenance["seconds"] = time.perf_counter() - start
+    if out is None:
+        return result
+    write_h5ad(out, result, prediction.values)
+    del result, prediction  # a memory-mapped array is freed (and its file with it)
+    return ad.read_h5ad(out, backed="r")
 
 
 def _run(inputs: Inputs, method: str, genes: Sequence[str] | None,
-         params: dict[str, Any]) -> ad.AnnData:
+         params: dict[str, Any], out: str | Path | None = None) -> ad.AnnData:
     start = time.perf_counter()
-    model, task = _fit(inputs, method, genes, params)
-    return _result(inputs, model, task, start)
+    with output_scope(out) as scope:
+        model, task = _fit(inputs, method, genes, params)
+        return _result(inputs, model, task, start, scope, out)
 
 
 def _fine_tune(inputs: Inputs, model: Imputer | str | Path, genes: Sequence[str] | None,
@@ -114,6 +127,7 @@ def refine(
     seed: int = 0,
     device: str = "auto",
     verbose: bool = True,
+    out: str | Path | None = None,
     **params: Any,
 ) -> ad.AnnData:
     """Denoise measured genes and impute unmeasured ones from gene embeddings alone.
@@ -139,6 +153,16 @@ def refine(
         "auto" (integers = counts), "counts" or "log".
     seed, device, verbose
         Reproducibility seed, "auto"/"cpu"/"cuda", progress bars.
+    out
+        An ``.h5ad`` path: the result is written there block by block of cells,
+        never held whole in memory, and returned opened backed
+        (``anndata.read_h5ad(out, backed="r")``; ``X`` is read from the file).
+        Without it the result is an AnnData in memory; either way output arrays
+        above the memory budget (a share of the available memory;
+        ``TESSELLA_MEMORY_BUDGET``, in bytes or e.g. ``"8GB"``, sets it) are
+        memory-mapped on a temporary file (next to ``out``), and
+        ``uns["tessella"]["output"]`` says where the values went
+        (``"memory"``, ``"memory-mapped"`` or ``"h5ad"``).
     **params
         Hyper-parameters of the method (see ``tessella.models.refine.RefineParams``).
 
@@ -150,14 +174,16 @@ def refine(
     ``seconds`` spent preparing, fitting and predicting). ``spatial`` is not
     modified.
     """
+    check_out(out)
     inputs = load_inputs([get_method("refine")], spatial, embeddings=embeddings, layer=layer,
                          input_scale=input_scale)
     options = {"seed": seed, "device": device, "verbose": verbose, **params}
     if model is None:
-        return _run(inputs, "refine", genes, options)
+        return _run(inputs, "refine", genes, options, out)
     start = time.perf_counter()
-    tuned, task = _fine_tune(inputs, model, genes, options)
-    return _result(inputs, tuned, task, start)
+    with output_scope(out) as scope:
+        tuned, task = _fine_tune(inputs, model, genes, options)
+        return _result(inputs, tuned, task, start, scope, out)
 
 
 def impute(
@@ -174,6 +200,7 @@ def impute(
     seed: int = 0,
     device: str = "auto",
     verbose: bool = True,
+    out: str | Path | None = None,
     **params: Any,
 ) -> ad.AnnData:
     """Impute unmeasured genes from a scRNA-seq reference.
@@ -192,7 +219,11 @@ def impute(
         cross-validation over the measured genes (the most accurate method in
         the benchmarks of the README); "ridge" and "spage" are baselines.
     genes
-        Genes to impute; default every reference gene that is not measured.
+        Genes to impute; default every reference gene that is not measured. On a
+        large slide with a whole-transcriptome reference that is a large result
+        (1 M cells x 30k genes: 112 GB as float32): above
+        ``tessella.runner.LARGE_RESULT_VALUES`` values (1e9, 4 GB) the default
+        logs a warning with the size, and a line in ``uns["tessella"]["notes"]``.
     embeddings
         Gene-embedding table, for methods that use one.
     layer, reference_layer
@@ -202,6 +233,9 @@ def impute(
         counts), "counts" (normalise + log1p) or "log" (use as they are).
     seed, device, verbose
         Reproducibility seed, "auto"/"cpu"/"cuda", progress bars.
+    out
+        As for :func:`refine`: an ``.h5ad`` path to write the result to block by
+        block (returned opened backed).
     **params
         The method's hyper-parameters.
 
@@ -211,11 +245,12 @@ def impute(
     """
     cls = get_method(method)
     cls.check_available()
+    check_out(out)
     inputs = load_inputs([cls], spatial, reference=reference, embeddings=embeddings,
                          layer=layer, reference_layer=reference_layer, input_scale=input_scale,
                          reference_input_scale=reference_input_scale)
     return _run(inputs, method, genes,
-                {"seed": seed, "device": device, "verbose": verbose, **params})
+                {"seed": seed, "device": device, "verbose": verbose, **params}, out)
 
 
 def benchmark(
@@ -358,6 +393,7 @@ def predict(
     input_scale: InputScale = "auto",
     reference_input_scale: InputScale = "auto",
     device: str | None = None,
+    out: str | Path | None = None,
 ) -> ad.AnnData:
     """Impute (and, for refine, denoise) a slide with a fitted model, without training.
 
@@ -377,18 +413,23 @@ def predict(
         As for :func:`impute`.
     device
         Where a model read from a file runs ("auto", "cpu", "cuda"); default "auto".
+    out
+        As for :func:`refine`: an ``.h5ad`` path to write the result to block by
+        block (returned opened backed).
 
     Returns
     -------
     A new AnnData like :func:`impute` returns.
     """
     start = time.perf_counter()
+    check_out(out)
     model = _as_model(model, device)
     inputs = load_inputs([], spatial, reference=reference, embeddings=embeddings, layer=layer,
                          reference_layer=reference_layer, input_scale=input_scale,
                          reference_input_scale=reference_input_scale)
-    task = task_for_model(inputs, model, genes=None if genes is None else list(genes))
-    return _result(inputs, model, task, start)
+    with output_scope(out) as scope:
+        task = task_for_model(inputs, model, genes=None if genes is None else list(genes))
+        return _result(inputs, model, task, start, scope, out)
 
 
 def pretrain(

@@ -243,20 +243,31 @@ def _run_predict(args: argparse.Namespace) -> None:
     genes = split_names(args.genes)
     spatial = load(args.spatial, args.assay)
     if args.command == "refine":
-        result = tessella.refine(spatial, args.embeddings, genes, model=args.model, **common)
+        result = tessella.refine(spatial, args.embeddings, genes, model=args.model,
+                                 out=_h5ad_out(args.out), **common)
     else:
         result = tessella.impute(spatial,
                                  load(args.reference, args.reference_assay, "reference"),
                                  args.method, genes, embeddings=args.embeddings,
                                  reference_layer=args.reference_layer,
-                                 reference_input_scale=args.reference_input_scale, **common)
+                                 reference_input_scale=args.reference_input_scale,
+                                 out=_h5ad_out(args.out), **common)
     _write_result(result, args)
 
 
+def _h5ad_out(path: str) -> str | None:
+    """An ``.h5ad`` result is written by the engine itself, block by block
+    (:func:`tessella.output.write_h5ad`); others (``.rds``) here, from memory."""
+    return path if path.lower().endswith(".h5ad") else None
+
+
 def _write_result(result: Any, args: argparse.Namespace) -> None:
-    save(result, args.out, like=args.spatial)
+    if _h5ad_out(args.out) is None:
+        save(result, args.out, like=args.spatial)
     print(f"wrote {args.out}: {result.n_obs} cells x {result.n_vars} genes "
           f"({int(result.var['measured'].sum())} measured)")
+    if result.isbacked:
+        result.file.close()
 
 
 def _save_model(model: Any, path: str) -> None:
@@ -289,7 +300,7 @@ def _run_model_predict(args: argparse.Namespace) -> None:
         reference=load(args.reference, args.reference_assay, "reference"),
         embeddings=args.embeddings, layer=args.layer, reference_layer=args.reference_layer,
         input_scale=args.input_scale, reference_input_scale=args.reference_input_scale,
-        device=args.device)
+        device=args.device, out=_h5ad_out(args.out))
     _write_result(result, args)
 
 

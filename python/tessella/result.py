@@ -53,6 +53,7 @@ def build_result(
     prediction: Prediction,
     model: Imputer,
     spatial_is_counts: bool,
+    values: bool = True,
 ) -> ad.AnnData:
     """A new AnnData: measured genes (refined) then imputed genes, cells as in ``spatial``.
 
@@ -63,6 +64,9 @@ def build_result(
     principal vectors both platforms share; graph: its autoencoder's latent
     space; refine: its cell encoding; auto, ridge, mean and diffusion have
     none); ``uns["tessella"]`` the provenance, with the method's ``notes``.
+    Without ``values`` the AnnData has no ``X``: the values are written apart,
+    block by block (:func:`tessella.output.write_h5ad`). ``X`` shares the
+    prediction's array when it is float32 (a memory-mapped one stays on disk).
     """
     reliability = (prediction.reliability if prediction.reliability is not None
                    else np.full(len(task.output_genes), np.nan))
@@ -72,7 +76,7 @@ def build_result(
         index=pd.Index(task.output_genes, name=None),
     )
     result = ad.AnnData(
-        X=np.asarray(prediction.values, dtype=np.float32),
+        X=np.asarray(prediction.values, dtype=np.float32) if values else None,
         obs=spatial.obs.copy(),
         var=var,
         obsm={key: copy.deepcopy(value) for key, value in spatial.obsm.items()},
