@@ -57,10 +57,20 @@
     }
 }
 
+# Imputed values as a genes x cells matrix (in memory, or HDF5-backed when
+# the result came through a file), without a copy where R allows.
+.imputedValues <- function(result) {
+    imputed <- result$imputed
+    if (is.null(dim(imputed))) {
+        imputed <- matrix(imputed, nrow = length(result$imputed_genes))
+    }
+    imputed
+}
+
 .imputedExperiment <- function(result, cells) {
     genes <- as.character(result$imputed_genes)
-    imputed <- matrix(result$imputed, nrow = length(genes),
-        dimnames = list(genes, cells))
+    imputed <- .imputedValues(result)
+    dimnames(imputed) <- list(genes, cells)
     alt <- SingleCellExperiment::SingleCellExperiment(
         assays = list(imputed = imputed))
     reliability <- as.numeric(result$reliability)
@@ -151,12 +161,15 @@
 }
 
 # The assay of one result: values, and per gene whether it was measured and
-# its reliability (NA where the method gives none).
+# its reliability (NA where the method gives none). Seurat assays hold
+# in-memory matrices: an HDF5-backed result is read into memory once.
 .resultAssay <- function(x, result, name) {
     measured <- as.character(result$measured_genes)
     imputed <- as.character(result$imputed_genes)
-    values <- rbind(result$refined,
-        matrix(result$imputed, ncol = ncol(result$refined)))
+    values <- rbind(result$refined, .imputedValues(result))
+    if (methods::is(values, "DelayedArray")) {
+        values <- as.matrix(values)
+    }
     features <- .seuratFeatures(c(measured, imputed), name)
     dimnames(values) <- list(features, colnames(x))
     assay <- .seuratAssay(values)

@@ -31,6 +31,7 @@
 #'   principal vectors both platforms share) and `"graph"` (its
 #'   autoencoder's latent space); `"auto"`, `"ridge"`, `"mean"` and
 #'   `"diffusion"` have none.
+#' @inheritSection refineSpatial Large results
 #' @export
 #' @examples
 #' if (nzchar(Sys.getenv("TESSELLA_PYTHON"))) {

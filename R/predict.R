@@ -24,6 +24,7 @@
 #'   e.g. `"knn"` (see [imputeSpatial()]).
 #'
 #' @return `x` enriched as [imputeSpatial()] describes, under `name`.
+#' @inheritSection refineSpatial Large results
 #' @seealso [fitImputer()]
 #' @export
 #' @examples

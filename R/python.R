@@ -261,10 +261,13 @@ tessellaPython <- function() {
     options = list()) {
     # input errors come back worded for R users (assay =, subset())
     options$audience <- "R"
+    if (verb %in% c("refine", "impute", "predict")) {
+        options <- c(options, .hdf5Options())
+    }
     result <- .runPython(.engineCall, verb = verb, spatial = spatial,
         reference = reference, embeddings = embeddings, options = options)
     if (!is.null(result$error)) {
         .tessellaStop(result$error)
     }
-    result
+    .readResultFile(result)
 }

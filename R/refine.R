@@ -51,6 +51,25 @@
 #'   work with their defaults; provenance in `Misc(x, "tessella")[[name]]`.
 #'   The default assay is not changed. refine's cell embedding is its cell
 #'   encoder's output (`latent` columns).
+#' @section Large results:
+#' Results of up to `getOption("tessella.hdf5Threshold")` values (cells x
+#' output genes; default `2e8`, 1.6 GB as R doubles) come back in memory, as
+#' ordinary matrices. Larger ones are written by the engine to an `.h5ad`
+#' file (float32, a block of cells at a time) in
+#' `getOption("tessella.hdf5Dir")` (default [tempdir()]), and the assays
+#' `name` and `"imputed"` of `altExp(x, "imputed_<name>")` are HDF5-backed
+#' `DelayedMatrix` objects reading that file (package HDF5Array; without it,
+#' results stay in memory and a message says so). Nothing is transposed or
+#' copied whole on the way: use them as any matrix (`as.matrix()` reads one
+#' into memory, `DelayedArray::colSums()` and friends work block by block).
+#' `options(tessella.hdf5Threshold = 0)` always keeps results on disk,
+#' `Inf` never. A file in [tempdir()] is removed when the R session ends: to
+#' keep such an object, save it with
+#' `HDF5Array::saveHDF5SummarizedExperiment()`, or set
+#' `options(tessella.hdf5Dir = )` to a lasting folder first. Seurat assays
+#' hold matrices in memory, so for a Seurat object the file is read into
+#' memory (which still avoids the engine's in-memory copies). The user's
+#' assays are never changed.
 #' @export
 #' @examples
 #' if (nzchar(Sys.getenv("TESSELLA_PYTHON"))) {

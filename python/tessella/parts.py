@@ -68,16 +68,30 @@ def embedding_table(values: Any, genes: Sequence[str]) -> EmbeddingTable:
                           np.asarray(values, dtype=np.float32))
 
 
-def result_to_parts(result: ad.AnnData) -> dict[str, Any]:
-    """A result as plain parts: refined measured genes and imputed genes (genes x
-    cells, float64), their names, reliability, latent space, provenance and
-    ``empty`` (cells without counts, flagged in ``obs["tessella_empty"]``)."""
+#: Values (cells x genes) of one h5py block when a result is written to ``.h5ad``.
+BLOCK_VALUES = 2**24
+
+
+def result_to_parts(result: ad.AnnData, h5ad: str | None = None) -> dict[str, Any]:
+    """A result as plain parts: refined measured genes and imputed genes, their
+    names, reliability, latent space, provenance, ``empty`` (cells without
+    counts, flagged in ``obs["tessella_empty"]``) and ``file``.
+
+    Values stay float32 and cross in the layout R needs, without a copy:
+    ``refined`` and ``imputed`` are genes x cells views of the cells x genes
+    result (transposed views of a C-ordered array are R's column-major
+    matrices), so reticulate makes the only copies (its float64 cast and R's
+    matrix). With ``h5ad``, the values go to that ``.h5ad`` file instead
+    (``X``, cells x genes float32, written a block of cells at a time; ``var``
+    holds ``measured`` and ``reliability``), ``refined`` and ``imputed`` are
+    None and ``file`` is the path: R reads ``X`` as an HDF5-backed matrix,
+    genes x cells as rhdf5 reverses the dimensions, so nothing is transposed.
+    """
     measured = result.var["measured"].to_numpy(dtype=bool)
-    values = np.asarray(result.X, dtype=np.float64)
     latent = result.obsm.get("X_tessella") if "X_tessella" in result.obsm else None
-    return {
-        "refined": np.ascontiguousarray(values[:, measured].T),
-        "imputed": np.ascontiguousarray(values[:, ~measured].T),
+    parts = {
+        "refined": None,
+        "imputed": None,
         "measured_genes": list(result.var_names[measured]),
         "imputed_genes": list(result.var_names[~measured]),
         "reliability": result.var["reliability"].to_numpy(dtype=np.float64)[~measured],
@@ -85,7 +99,59 @@ def result_to_parts(result: ad.AnnData) -> dict[str, Any]:
         "provenance": result.uns["tessella"],
         "empty": (result.obs[EMPTY_COLUMN].to_numpy(dtype=bool) if EMPTY_COLUMN in result.obs
                   else np.zeros(result.n_obs, dtype=bool)),
+        "file": None,
     }
+    if h5ad is not None:
+        write_values(h5ad, result)
+        parts["file"] = str(h5ad)
+    else:
+        parts["refined"], parts["imputed"] = gene_blocks(result.X, measured)
+    return parts
+
+
+def gene_blocks(values: Any, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Measured and imputed genes of a cells x genes float32 array, each genes x
+    cells: views when the measured genes come first (as every method returns
+    them), else float32 copies of the columns."""
+    values = np.asarray(values, dtype=np.float32)
+    n_measured = int(measured.sum())
+    if measured[:n_measured].all():
+        return values[:, :n_measured].T, values[:, n_measured:].T
+    return values[:, measured].T, values[:, ~measured].T
+
+
+def write_values(path: str, result: ad.AnnData) -> None:
+    """Write a result's values to ``path`` as an ``.h5ad``: ``X`` (cells x genes,
+    float32) a block of cells at a time, obs names and ``var`` (``measured``,
+    ``reliability``); nothing else of the result."""
+    import h5py
+
+    shell = ad.AnnData(obs=pd.DataFrame(index=result.obs_names.copy()),
+                       var=result.var[["measured", "reliability"]].copy())
+    shell.write_h5ad(path)
+    values = result.X
+    step = max(1, BLOCK_VALUES // max(result.n_vars, 1))
+    with h5py.File(path, "a") as file:
+        dataset = file.create_dataset("X", shape=(result.n_obs, result.n_vars),
+                                      dtype=np.float32,
+                                      chunks=(min(step, max(result.n_obs, 1)),
+                                              max(result.n_vars, 1))
+                                      if result.n_obs and result.n_vars else None)
+        dataset.attrs["encoding-type"] = "array"
+        dataset.attrs["encoding-version"] = "0.2.0"
+        for start in range(0, result.n_obs, step):
+            dataset[start:start + step] = np.asarray(values[start:start + step],
+                                                     dtype=np.float32)
+
+
+def _result_parts(result: ad.AnnData, options: dict[str, Any]) -> dict[str, Any]:
+    """A result's parts; through ``options["hdf5_file"]`` when it holds at least
+    ``options["hdf5_threshold"]`` values (cells x genes)."""
+    path, threshold = options.get("hdf5_file"), options.get("hdf5_threshold")
+    large = threshold is not None and result.n_obs * result.n_vars >= float(threshold)
+    if path is not None and large:
+        return result_to_parts(result, h5ad=str(path))
+    return result_to_parts(result)
 
 
 def run_parts(
@@ -117,7 +183,11 @@ def run_parts(
         (hyper-parameters for every method that has them, see
         :func:`resolve_params`) and ``external`` (see :func:`external_parts`).
         ``audience="R"`` (the R package sets it) words input errors for R users
-        (``assay =``, ``subset()``) instead of Python ones.
+        (``assay =``, ``subset()``) instead of Python ones. For ``refine``,
+        ``impute`` and ``predict`` also ``hdf5_file`` and ``hdf5_threshold``:
+        a result of at least that many values (cells x genes) is written to
+        that ``.h5ad`` file instead of crossing in memory (see
+        :func:`result_to_parts`).
 
     Returns
     -------
@@ -143,22 +213,23 @@ def run_parts(
 
 def _run(verb: str, spatial: dict[str, Any], reference: dict[str, Any] | None,
          embeddings: dict[str, Any] | str | None, options: dict[str, Any]) -> dict[str, Any]:
+    handover = {k: options.pop(k) for k in ("hdf5_file", "hdf5_threshold") if k in options}
     if "genes" in options and options["genes"] is not None:
         options["genes"] = _names(options["genes"])
     spatial_data = anndata_from_parts(**spatial)
     reference_data = None if reference is None else anndata_from_parts(**reference)
     table = embedding_table(**embeddings) if isinstance(embeddings, dict) else embeddings
     if verb == "refine":
-        return result_to_parts(api.refine(spatial_data, table, **options))
+        return _result_parts(api.refine(spatial_data, table, **options), handover)
     if verb == "impute":
-        return result_to_parts(api.impute(spatial_data, reference_data, embeddings=table,
-                                          **options))
+        return _result_parts(api.impute(spatial_data, reference_data, embeddings=table,
+                                        **options), handover)
     if verb == "fit":
         return fit_parts(spatial_data, reference_data, table, options)
     if verb == "predict":
         model_file = options.pop("model_file")
-        return result_to_parts(api.predict(model_file, spatial_data, reference=reference_data,
-                                           embeddings=table, **options))
+        return _result_parts(api.predict(model_file, spatial_data, reference=reference_data,
+                                         embeddings=table, **options), handover)
     if verb == "benchmark":
         return _benchmark(spatial_data, reference_data, table, options)
     if verb == "folds":
