@@ -130,6 +130,12 @@ def test_train_cells_samples_the_slide_and_is_a_no_op_on_small_data(sim):
     assert not np.allclose(sampled, results[None])
 
 
+@pytest.mark.parametrize("cells", [99, 10_000_001])
+def test_train_cells_has_a_bounded_range(cells):
+    with pytest.raises(ValueError, match="train_cells.*between 100 and 10000000"):
+        build_method("graph", {"train_cells": cells})
+
+
 def test_graph_imputes_simulated_genes(sim):
     scores = tessella.benchmark(sim.spatial, sim.reference, sim.embeddings,
                                 methods=["graph", "mean"], folds=3, verbose=False,
