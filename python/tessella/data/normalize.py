@@ -4,6 +4,9 @@ A :class:`NormalizedView` stands for "these genes of this matrix, normalised":
 it keeps a reference to the user's matrix (never a copy of it), the columns to
 return, and the per-cell size factors. Blocks are normalised as they are read,
 so predicting on a million cells never holds more than one block in memory.
+A sparse matrix can also be read as sparse blocks (:meth:`NormalizedView.sparse_block`,
+:meth:`NormalizedView.to_sparse`): log1p of a scaled count keeps a zero zero,
+so a sparse reference stays sparse once normalised.
 
 Size factors are computed over a chosen set of genes (the measured genes of
 the task), so genes held out for evaluation never influence normalisation;
@@ -19,8 +22,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from tessella.data.matrix import DEFAULT_CHUNK, n_rows, raw_blocks, read_block, read_rows, row_sums
+from tessella.data.matrix import (
+    DEFAULT_CHUNK,
+    is_sparse,
+    n_rows,
+    raw_blocks,
+    read_block,
+    read_rows,
+    read_sparse_block,
+    read_sparse_rows,
+    row_sums,
+)
 
 
 def cell_totals(matrix: Any, columns: np.ndarray) -> np.ndarray:
@@ -46,15 +60,22 @@ def column_moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values.mean(axis=0), usable_spread(values.std(axis=0))
 
 
+def zscores(values: np.ndarray, mean: np.ndarray, spread: np.ndarray,
+            dtype: type[np.floating] = np.float32) -> np.ndarray:
+    """``values`` z-scored per gene with a given mean and standard deviation (``spread``,
+    as computed: a constant gene's z-scores are exactly 0), as ``dtype``; the same
+    for any block of cells as for all of them."""
+    z = np.where(spread > CONSTANT_SPREAD, (values - mean) / usable_spread(spread), 0.0)
+    return z.astype(dtype)
+
+
 def standardise(
     values: np.ndarray, dtype: type[np.floating] = np.float32
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-gene z-scores as ``dtype`` (float32 for model inputs), with the mean and
     spread used (1 where constant); a constant gene's z-scores are exactly 0."""
     mean, spread = values.mean(axis=0), values.std(axis=0)
-    std = usable_spread(spread)
-    z = np.where(spread > CONSTANT_SPREAD, (values - mean) / std, 0.0)
-    return z.astype(dtype), mean, std
+    return zscores(values, mean, spread, dtype), mean, usable_spread(spread)
 
 
 @dataclass(frozen=True)
@@ -88,10 +109,24 @@ class NormalizedView:
     def n_vars(self) -> int:
         return len(self.columns)
 
+    @property
+    def is_sparse(self) -> bool:
+        """Whether the matrix is stored sparse (in memory or backed)."""
+        return is_sparse(self.matrix)
+
     def _transform(self, values: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
         if scale is None:
             return values
         return np.log1p(values * scale[:, None].astype(np.float32))
+
+    def _transform_sparse(self, values: sp.csr_matrix,
+                          scale: np.ndarray | None) -> sp.csr_matrix:
+        """:meth:`_transform` of the stored values of a CSR block (the same numbers:
+        zeros stay zero). ``values`` is the block's own copy, changed in place."""
+        if scale is not None:
+            per_value = np.repeat(scale.astype(np.float32), np.diff(values.indptr))
+            values.data = np.log1p(values.data * per_value)
+        return values
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """Cells ``start:stop`` as a dense float32 array (cells x genes)."""
@@ -110,11 +145,37 @@ class NormalizedView:
         scale = None if self.scale is None else self.scale[np.asarray(rows)]
         return self._transform(values, scale)
 
+    def sparse_block(self, start: int, stop: int) -> sp.csr_matrix:
+        """Cells ``start:stop`` as a float32 CSR matrix: :meth:`block`'s values, sparse."""
+        if self.cells is not None:
+            return self.sparse_rows(np.arange(start, stop))
+        values = read_sparse_block(self.matrix, start, stop, self.columns)
+        scale = None if self.scale is None else self.scale[start:stop]
+        return self._transform_sparse(values, scale)
+
+    def sparse_rows(self, rows: np.ndarray) -> sp.csr_matrix:
+        """:meth:`rows` as a float32 CSR matrix."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.cells is not None:
+            rows = self.cells[rows]
+        values = read_sparse_rows(self.matrix, rows, self.columns)
+        scale = None if self.scale is None else self.scale[rows]
+        return self._transform_sparse(values, scale)
+
     def blocks(self, chunk_size: int = DEFAULT_CHUNK) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield ``(start, stop, block)`` over all cells."""
         for start in range(0, self.n_obs, chunk_size):
             stop = min(start + chunk_size, self.n_obs)
             yield start, stop, self.block(start, stop)
+
+    def stored_blocks(
+        self, chunk_size: int = DEFAULT_CHUNK
+    ) -> Iterator[tuple[int, int, np.ndarray | sp.csr_matrix]]:
+        """:meth:`blocks` in the stored form: CSR blocks from a sparse matrix, else dense."""
+        for start in range(0, self.n_obs, chunk_size):
+            stop = min(start + chunk_size, self.n_obs)
+            yield start, stop, (self.sparse_block(start, stop) if self.is_sparse
+                                else self.block(start, stop))
 
     def to_array(self) -> np.ndarray:
         """All cells at once (for training sets and small data)."""
@@ -123,11 +184,31 @@ class NormalizedView:
             out[start:stop] = block
         return out
 
+    def to_sparse(self) -> sp.csr_matrix:
+        """All cells at once as a float32 CSR matrix, read block by block (memory: the
+        stored values, never the dense matrix)."""
+        blocks = [block for _, _, block in self.stored_blocks()]
+        if not blocks:
+            return sp.csr_matrix((0, self.n_vars), dtype=np.float32)
+        return sp.vstack([sp.csr_matrix(block) for block in blocks], format="csr",
+                         dtype=np.float32)
+
+    def stored(self) -> np.ndarray | sp.csr_matrix:
+        """All cells at once in the stored form: :meth:`to_sparse` of a sparse matrix,
+        else :meth:`to_array`."""
+        return self.to_sparse() if self.is_sparse else self.to_array()
+
     def moments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-gene mean and standard deviation over all cells (1 where constant), streamed."""
+        """Per-gene mean and standard deviation over all cells (1 where constant), streamed
+        (in sparse blocks from a sparse matrix, so a block costs its stored values)."""
         total = np.zeros(self.n_vars)
         squares = np.zeros(self.n_vars)
-        for _, _, block in self.blocks():
+        for _, _, block in self.stored_blocks():
+            if sp.issparse(block):
+                total += np.bincount(block.indices, weights=block.data, minlength=self.n_vars)
+                squares += np.bincount(block.indices, weights=block.data.astype(np.float64) ** 2,
+                                       minlength=self.n_vars)
+                continue
             total += block.sum(axis=0)
             squares += (block.astype(np.float64) ** 2).sum(axis=0)
         mean = total / max(self.n_obs, 1)
