@@ -1,8 +1,11 @@
 """Read and validate the user's inputs once, at the boundary.
 
-Files are read (``.h5ad``), objects are checked, and nothing the user passed is
-ever modified: later steps read from the user's matrices through normalised
-views and build new objects for the results.
+Files (``.h5ad``) are opened backed: their annotations are read, their matrix
+stays on disk and is read a block of rows at a time by everything downstream
+(validation, normalisation, fitting and prediction), so a slide or an atlas
+larger than memory can be imputed. Objects are checked, and nothing the user
+passed is ever modified: later steps read from the user's matrices through
+normalised views and build new objects for the results.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ class Inputs:
 H5AD_READ_ERRORS = (OSError, KeyError, ValueError, TypeError)
 
 
-def read_anndata(obj: Any, role: str) -> ad.AnnData:
-    """An AnnData, or one read from an ``.h5ad`` path.
+def read_anndata(obj: Any, role: str, backed: bool = False) -> ad.AnnData:
+    """An AnnData, or one read from an ``.h5ad`` path: whole, or with ``backed``
+    opened read-only with ``X`` left on disk (what :func:`load_inputs` does).
 
     A missing file raises ``FileNotFoundError``; a file that is not a readable
     ``.h5ad``, :class:`tessella.InputError` naming it.
@@ -58,7 +62,7 @@ def read_anndata(obj: Any, role: str) -> ad.AnnData:
                 "(from R, the tessella package works on SingleCellExperiment and Seurat)."
             )
         try:
-            return ad.read_h5ad(path)
+            return ad.read_h5ad(path, backed="r") if backed else ad.read_h5ad(path)
         except H5AD_READ_ERRORS as err:
             raise InputError(f"could not read {role} file {path}: {err}") from err
     return require_anndata(obj, role)
@@ -87,11 +91,11 @@ def load_inputs(
                 f"method \"{method.name}\" needs gene embeddings: pass embeddings = a table "
                 "file (.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a numeric matrix with gene names "
                 "as rownames.")
-    spatial = read_anndata(spatial, "spatial")
+    spatial = read_anndata(spatial, "spatial", backed=True)
     spatial_is_counts = validate_expression(spatial, layer, "spatial", input_scale)
     inputs = Inputs(spatial, spatial_is_counts, layer)
     if reference is not None:
-        reference = read_anndata(reference, "reference")
+        reference = read_anndata(reference, "reference", backed=True)
         reference_is_counts = validate_expression(
             reference, reference_layer, "reference", reference_input_scale,
             allow_empty_genes=True)
