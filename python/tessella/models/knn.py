@@ -7,24 +7,40 @@ the weighted mean of its ``k`` most similar reference cells (cosine in PC
 space, found by the ``neighbors`` backend of :mod:`tessella.neighbors`, the
 reference indexed once per prediction). Spatial cells are processed in blocks,
 so memory grows with the block, not with the number of spatial cells.
+
+The fitted state is what prediction needs: the principal axes, the reference
+cells' unit coordinates on them and the reference values of the genes to
+predict, kept sparse when the reference is stored sparse (a normalised zero is
+zero), so a block's prediction is a sparse product (neighbour weights x
+reference values). The principal axes and the reference's gene means and
+spreads come from at most :data:`FIT_CELLS` reference cells (all of them below
+that), read for the shared genes only; the coordinates of every reference cell
+are then computed block by block.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from tessella.data.normalize import standardise
+from tessella.data.normalize import sample_cells, zscores
 from tessella.data.task import ImputationTask
 from tessella.device import resolve_device
-from tessella.models.fitted import FittedImputer
+from tessella.models.fitted import FittedImputer, fitted_to_state
 from tessella.models.interface import Prediction
 from tessella.models.pca import principal_axes
 from tessella.models.placement import locate_fitted, place_predictions
 from tessella.models.registry import register
 from tessella.neighbors import NeighbourIndex, neighbour_weights, unit_rows
 from tessella.params import ImputerParams, NeighborParams, bounded
+
+#: Most reference cells (drawn with the seed) the principal axes are fitted on.
+FIT_CELLS = 100_000
+#: Parts of a sparse ``reference_values`` in the saved state (CSR arrays and shape).
+SPARSE_PARTS = ("data", "indices", "indptr")
 
 
 @dataclass
@@ -61,25 +77,36 @@ class KnnImputer(FittedImputer):
 
     def fit(self, task: ImputationTask) -> KnnImputer:
         shared = task.shared_in_reference
-        reference = task.reference_genes(shared).to_array()
-        scaled, _, _ = standardise(reference)
-        axes = self.shared_axes(task, shared, scaled)
+        reference = task.reference_genes(shared)
+        n_reference = reference.n_obs
+        sample = sample_cells(reference, FIT_CELLS, self.params.seed)
+        mean, spread = sample.mean(axis=0), sample.std(axis=0)
+        scaled = zscores(sample, mean, spread)
+        axes = self.shared_axes(task, shared, scaled, n_reference)
+        if len(sample) == n_reference:  # every cell is in memory already
+            points = unit_rows(scaled @ axes).astype(np.float32)
+        else:
+            del sample, scaled
+            points = np.empty((n_reference, axes.shape[1]), dtype=np.float32)
+            for start, stop, block in reference.blocks():
+                points[start:stop] = unit_rows(zscores(block, mean, spread) @ axes)
         predictable = task.in_reference
         self.fitted = {
             "shared_genes": [task.output_genes[i] for i in shared],
             "output_genes": [task.output_genes[i] for i in predictable],
-            "k": self.capped("k", len(scaled), "the reference cells"),
+            "k": self.capped("k", n_reference, "the reference cells"),
             "axes": axes,
-            "reference_points": unit_rows(scaled @ axes).astype(np.float32),
-            "reference_values": task.reference_genes(predictable).to_array(),
+            "reference_points": points,
+            "reference_values": task.reference_genes(predictable).stored(),
         }
         return self
 
-    def shared_axes(self, task: ImputationTask, shared: np.ndarray,
-                    reference: np.ndarray) -> np.ndarray:
+    def shared_axes(self, task: ImputationTask, shared: np.ndarray, reference: np.ndarray,
+                    n_reference: int) -> np.ndarray:
         """Genes x components of the space the neighbours are searched in: the
-        principal components of the standardised reference."""
-        n_components = self.capped("n_components", max(1, min(len(shared), len(reference)) - 1),
+        principal components of the standardised reference (``reference``: its
+        cells in memory, all or a sample of its ``n_reference``)."""
+        n_components = self.capped("n_components", max(1, min(len(shared), n_reference) - 1),
                                    "the shared genes or reference cells less one")
         return principal_axes(reference, n_components)
 
@@ -94,7 +121,7 @@ class KnnImputer(FittedImputer):
                               self.name)
         query = task.measured(genes.shared)
         mean, std = query.moments()
-        reference_values = self.fitted["reference_values"][:, genes.wanted]
+        reference_values = self.fitted["reference_values"][:, np.flatnonzero(genes.wanted)]
         index = NeighbourIndex(self.fitted["reference_points"], self.params.neighbors,
                                resolve_device(self.params.device))
         predicted = np.empty((task.spatial.n_obs, reference_values.shape[1]), dtype=np.float32)
@@ -103,7 +130,26 @@ class KnnImputer(FittedImputer):
         step = index.step(self.params.block_size)
         for start, stop, block in query.blocks(step):
             latent[start:stop] = ((block - mean) / std) @ self.fitted["axes"]
-            predicted[start:stop] = index.mean(unit_rows(latent[start:stop]),
-                                               reference_values, k, self.weigh, step)
+            averaged = index.mean(unit_rows(latent[start:stop]), reference_values, k,
+                                  self.weigh, step)
+            predicted[start:stop] = averaged.toarray() if sp.issparse(averaged) else averaged
         return Prediction(values=place_predictions(task, genes, predicted, self.name),
                           latent=latent)
+
+    def state(self) -> dict[str, Any]:
+        """The fitted dict as saved state; a sparse ``reference_values`` is saved as
+        its CSR arrays and shape."""
+        fitted = dict(self.require_fitted())
+        values = fitted["reference_values"]
+        if sp.issparse(values):
+            del fitted["reference_values"]
+            fitted.update({f"reference_{part}": getattr(values, part) for part in SPARSE_PARTS})
+            fitted["reference_shape"] = [int(n) for n in values.shape]
+        return fitted_to_state(fitted)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        if "reference_shape" in self.fitted:
+            parts = [self.fitted.pop(f"reference_{part}") for part in SPARSE_PARTS]
+            self.fitted["reference_values"] = sp.csr_matrix(
+                tuple(parts), shape=tuple(self.fitted.pop("reference_shape")))

@@ -12,6 +12,10 @@ of its ``k`` nearest reference cells in that subspace (cosine distance ``d``),
 weights ``(1 - d / sum(d)) / (n - 1)`` over the neighbours closer than
 ``d = 1``. Everything else is ``knn``'s: the same search (and ``neighbors``
 backend), blocks and state.
+
+PRECISE reads the shared genes only, of at most :data:`PRECISE_CELLS` cells of
+each data set (drawn with the seed; all cells below that), so its memory does
+not grow with the size of the slide or of the reference.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tessella.data.normalize import standardise
+from tessella.data.normalize import sample_cells, standardise
 from tessella.data.task import ImputationTask
 from tessella.models.knn import KnnImputer, KnnParams, principal_axes
 from tessella.models.registry import register
 from tessella.params import bounded
+
+#: Most spatial cells (drawn with the seed) the spatial principal components are fitted on.
+PRECISE_CELLS = 100_000
 
 
 @dataclass
@@ -76,12 +83,15 @@ class SpageImputer(KnnImputer):
     summary = "SpaGE: principal vectors aligned across platforms + k nearest reference cells"
     params_class = SpageParams
 
-    def shared_axes(self, task: ImputationTask, shared: np.ndarray,
-                    reference: np.ndarray) -> np.ndarray:
-        """The reference's side of the principal vectors both platforms share."""
-        spatial, _, _ = standardise(task.measured(shared).to_array())
+    def shared_axes(self, task: ImputationTask, shared: np.ndarray, reference: np.ndarray,
+                    n_reference: int) -> np.ndarray:
+        """The reference's side of the principal vectors both platforms share
+        (``reference``: the standardised reference cells in memory, all or a sample
+        of its ``n_reference``; the spatial side is read the same way)."""
+        measured = task.measured(shared)
+        spatial, _, _ = standardise(sample_cells(measured, PRECISE_CELLS, self.params.seed))
         n_pv = self.capped("n_components",
-                           max(1, min(len(shared), len(reference), len(spatial)) - 1),
+                           max(1, min(len(shared), n_reference, measured.n_obs) - 1),
                            "the shared genes or cells less one")
         return principal_vectors(reference, spatial, n_pv, self.params.min_similarity)
 
