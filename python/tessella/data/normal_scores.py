@@ -11,7 +11,9 @@ normal scores vs 0.212 on z-scores.
 
 The map is stored as ``KNOTS`` quantiles per gene, estimated on at most
 ``max_cells`` cells, so it costs the same memory for a million cells as for a
-thousand and applies to any block of cells alone.
+thousand and applies to any block of cells alone: :class:`NormalScoreRows` reads
+a view's rows and transforms them a batch at a time, a row source for training
+(:class:`tessella.train.RowDataset`) that never holds the whole data set.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from tessella.data.normalize import NormalizedView, sample_cells
 KNOTS = 1000
 #: Cells read to estimate the quantiles (sampled when the data have more).
 MAX_CELLS = 100_000
+#: Genes of a view whose quantiles are estimated together (the sample read at once
+#: is at most ``MAX_CELLS`` x ``GENE_CHUNK``; each gene's quantiles are its own).
+GENE_CHUNK = 512
 
 
 @dataclass(frozen=True)
@@ -74,9 +79,43 @@ class NormalScores:
 def fit_normal_scores(data: NormalizedView | np.ndarray, seed: int = 0,
                       max_cells: int = MAX_CELLS) -> NormalScores:
     """Estimate the normal-score map of every gene (column) of ``data``, a view read
-    only for the cells it needs or an array already in memory, from at most
-    ``max_cells`` cells drawn with ``seed``."""
-    values = sample_cells(data, max_cells, seed)
+    only for the cells it needs (:data:`GENE_CHUNK` genes at a time) or an array
+    already in memory, from at most ``max_cells`` cells drawn with ``seed``."""
     probabilities = (np.arange(KNOTS) + 0.5) / KNOTS
-    knots = np.quantile(values, probabilities, axis=0).astype(np.float32)
+    if isinstance(data, NormalizedView) and data.n_vars > GENE_CHUNK:
+        knots = np.empty((KNOTS, data.n_vars), dtype=np.float32)
+        for start in range(0, data.n_vars, GENE_CHUNK):
+            chunk = data.with_columns(data.columns[start:start + GENE_CHUNK])
+            values = sample_cells(chunk, max_cells, seed)
+            knots[:, start:start + GENE_CHUNK] = np.quantile(values, probabilities, axis=0)
+    else:
+        values = sample_cells(data, max_cells, seed)
+        knots = np.quantile(values, probabilities, axis=0).astype(np.float32)
     return NormalScores(knots, ndtri(probabilities).astype(np.float32))
+
+
+@dataclass(frozen=True)
+class NormalScoreRows:
+    """Normal scores of a normalised view's cells, read and transformed a batch of
+    rows at a time: a row source for :func:`tessella.train.fit_module` (it has
+    ``n_obs`` and ``rows``), the same values as ``scores.transform(view.to_array())``
+    row by row, without holding either.
+
+    Attributes
+    ----------
+    view
+        The cells and genes (their columns are those of ``scores``).
+    scores
+        The normal-score map of those genes.
+    """
+
+    view: NormalizedView
+    scores: NormalScores
+
+    @property
+    def n_obs(self) -> int:
+        return self.view.n_obs
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """Normal scores of the given cells (positions in the view), in the given order."""
+        return self.scores.transform(self.view.rows(rows))

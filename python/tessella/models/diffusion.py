@@ -48,6 +48,12 @@ Departures, and why:
   5-fold median; nonlinear models fitted on the reference transfer less well
   than linear ones here (an MLP from shared to held-out genes reached 0.19, a
   ridge regression 0.26, both on normal scores).
+- Streaming: the reference is never read whole. The normal-score maps are
+  estimated on a sample of cells (:mod:`tessella.data.normal_scores`), and
+  training reads each mini-batch's rows from the (dense, sparse or backed)
+  reference and maps them to normal scores as it goes
+  (:class:`~tessella.data.normal_scores.NormalScoreRows`): the same batches,
+  values and result as transforming the whole reference first.
 - Sizes: small on CPU (width 32, 8 tokens, 2 blocks, 4 heads, LSTM 32, 60
   epochs), larger on CUDA (256, 16, 6, 16, 128, 300 epochs) unless set; Adam
   (no weight decay by default, so AdamW's decoupling does not matter).
@@ -64,7 +70,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from tessella.data.normal_scores import NormalScores, fit_normal_scores
+from tessella.data.normal_scores import NormalScoreRows, NormalScores, fit_normal_scores
 from tessella.data.task import ImputationTask
 from tessella.errors import InputError
 from tessella.models.interface import Prediction
@@ -291,10 +297,9 @@ class DiffusionImputer(TorchImputer):
         predictable = task.in_reference
         known = np.isin(predictable, shared)
         seed = self.params.seed
-        reference = task.reference_genes(predictable).to_array()
+        reference = task.reference_genes(predictable)
         reference_scores = fit_normal_scores(reference, seed)
         spatial_scores = fit_normal_scores(task.measured(shared), seed)
-        reference = reference_scores.transform(reference)
         self.fitted = {
             "shared_genes": [task.output_genes[i] for i in shared],
             "output_genes": [task.output_genes[i] for i in predictable],
@@ -304,7 +309,8 @@ class DiffusionImputer(TorchImputer):
         }
         module = self.new_module()
         if not known.all():
-            self.train_module(module, self._loss(known), (reference,), "diffusion",
+            self.train_module(module, self._loss(known),
+                              (NormalScoreRows(reference, reference_scores),), "diffusion",
                               max_epochs=self.params.max_epochs or EPOCHS[device.type])
 
     def _loss(self, known: np.ndarray):
