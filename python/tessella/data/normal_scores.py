@@ -77,10 +77,12 @@ class NormalScores:
 
 
 def fit_normal_scores(data: NormalizedView | np.ndarray, seed: int = 0,
-                      max_cells: int = MAX_CELLS) -> NormalScores:
+                      max_cells: int | None = None) -> NormalScores:
     """Estimate the normal-score map of every gene (column) of ``data``, a view read
     only for the cells it needs (:data:`GENE_CHUNK` genes at a time) or an array
-    already in memory, from at most ``max_cells`` cells drawn with ``seed``."""
+    already in memory, from at most ``max_cells`` cells (default :data:`MAX_CELLS`)
+    drawn with ``seed``."""
+    max_cells = MAX_CELLS if max_cells is None else max_cells
     probabilities = (np.arange(KNOTS) + 0.5) / KNOTS
     if isinstance(data, NormalizedView) and data.n_vars > GENE_CHUNK:
         knots = np.empty((KNOTS, data.n_vars), dtype=np.float32)
