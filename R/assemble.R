@@ -70,9 +70,12 @@
 .imputedExperiment <- function(result, cells) {
     genes <- as.character(result$imputed_genes)
     imputed <- .imputedValues(result)
-    dimnames(imputed) <- list(genes, cells)
+    if (!is.null(dimnames(imputed))) {
+        dimnames(imputed) <- NULL
+    }
     alt <- SingleCellExperiment::SingleCellExperiment(
         assays = list(imputed = imputed))
+    dimnames(alt) <- list(genes, cells)
     reliability <- as.numeric(result$reliability)
     reliability[is.nan(reliability)] <- NA_real_
     SummarizedExperiment::rowData(alt)$reliability <- reliability
@@ -82,8 +85,12 @@
 .assembleSCE <- function(x, result, name) {
     slots <- .sceSlots(name)
     .checkFreeSCE(x, slots, name)
+    # Stored without dimnames (the assay getter gives it those of x): naming
+    # the values would copy them.
     refined <- result$refined
-    dimnames(refined) <- dimnames(x)
+    if (!is.null(dimnames(refined))) {
+        dimnames(refined) <- NULL
+    }
     SummarizedExperiment::assay(x, slots$assay, withDimnames = FALSE) <-
         refined
     written <- paste0("assay '", slots$assay, "'")
