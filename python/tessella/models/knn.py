@@ -35,6 +35,7 @@ from tessella.models.pca import principal_axes
 from tessella.models.placement import locate_fitted, place_predictions
 from tessella.models.registry import register
 from tessella.neighbors import NeighbourIndex, neighbour_weights, unit_rows
+from tessella.output import allocate
 from tessella.params import ImputerParams, NeighborParams, bounded
 
 #: Most reference cells (drawn with the seed) the principal axes are fitted on.
@@ -124,7 +125,8 @@ class KnnImputer(FittedImputer):
         reference_values = self.fitted["reference_values"][:, np.flatnonzero(genes.wanted)]
         index = NeighbourIndex(self.fitted["reference_points"], self.params.neighbors,
                                resolve_device(self.params.device))
-        predicted = np.empty((task.spatial.n_obs, reference_values.shape[1]), dtype=np.float32)
+        predicted = allocate((task.spatial.n_obs, reference_values.shape[1]), np.float32,
+                             what=f"{self.name}'s neighbour means")
         latent = np.empty((task.spatial.n_obs, self.fitted["axes"].shape[1]), dtype=np.float32)
         k = self.fitted.get("k", self.params.k)
         step = index.step(self.params.block_size)

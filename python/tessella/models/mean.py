@@ -1,4 +1,8 @@
-"""The floor every method must clear: each gene's mean in the reference."""
+"""The floor every method must clear: each gene's mean in the reference.
+
+The means are streamed (sparse blocks from a sparse reference), and the
+prediction is filled a block at a time into an array that spills to disk above
+the memory budget (:func:`tessella.output.allocate`)."""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from tessella.data.matrix import DEFAULT_CHUNK
 from tessella.data.task import ImputationTask
 from tessella.models.interface import Imputer, Prediction
 from tessella.models.placement import locate_fitted, place_predictions
 from tessella.models.registry import register
+from tessella.output import allocate
 
 
 @register
@@ -35,7 +41,11 @@ class MeanImputer(Imputer):
 
     def predict(self, task: ImputationTask) -> Prediction:
         genes = locate_fitted(task, [], self.genes, self.name)
-        predicted = np.repeat(self.means[None, genes.wanted], task.spatial.n_obs, axis=0)
+        means = self.means[genes.wanted]
+        predicted = allocate((task.spatial.n_obs, len(means)), np.float32,
+                             what="the reference means")
+        for start in range(0, len(predicted), DEFAULT_CHUNK):  # a block at a time
+            predicted[start:start + DEFAULT_CHUNK] = means
         return Prediction(values=place_predictions(task, genes, predicted, self.name))
 
     def state(self) -> dict[str, Any]:
