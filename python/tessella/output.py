@@ -232,7 +232,9 @@ def write_h5ad(path: str | Path, shell: ad.AnnData, values: np.ndarray) -> None:
     try:
         shell.write_h5ad(partial)  # obs, var, obsm, uns: anndata's element writers
         with h5py.File(partial, "a") as file:
-            dataset = file.create_dataset("X", shape=values.shape, dtype=dtype)
+            chunks = ((min(step, values.shape[0]), values.shape[1])
+                      if values.shape[0] and values.shape[1] else None)
+            dataset = file.create_dataset("X", shape=values.shape, dtype=dtype, chunks=chunks)
             dataset.attrs["encoding-type"] = "array"
             dataset.attrs["encoding-version"] = "0.2.0"
             for start in range(0, values.shape[0], step):

@@ -33,6 +33,7 @@ from tessella.evaluate.harness import benchmark_folds, summary_table
 from tessella.inputs import load_inputs
 from tessella.models.interface import notes_unlogged
 from tessella.models.registry import get_method
+from tessella.output import write_h5ad
 from tessella.runner import omitted_unlogged
 
 
@@ -66,10 +67,6 @@ def embedding_table(values: Any, genes: Sequence[str]) -> EmbeddingTable:
     """An embedding table from a genes x dimensions matrix and its gene names."""
     return EmbeddingTable(pd.Index(_names(genes), name="gene"),
                           np.asarray(values, dtype=np.float32))
-
-
-#: Values (cells x genes) of one h5py block when a result is written to ``.h5ad``.
-BLOCK_VALUES = 2**24
 
 
 def result_to_parts(result: ad.AnnData, h5ad: str | None = None) -> dict[str, Any]:
@@ -124,24 +121,9 @@ def write_values(path: str, result: ad.AnnData) -> None:
     """Write a result's values to ``path`` as an ``.h5ad``: ``X`` (cells x genes,
     float32) a block of cells at a time, obs names and ``var`` (``measured``,
     ``reliability``); nothing else of the result."""
-    import h5py
-
     shell = ad.AnnData(obs=pd.DataFrame(index=result.obs_names.copy()),
                        var=result.var[["measured", "reliability"]].copy())
-    shell.write_h5ad(path)
-    values = result.X
-    step = max(1, BLOCK_VALUES // max(result.n_vars, 1))
-    with h5py.File(path, "a") as file:
-        dataset = file.create_dataset("X", shape=(result.n_obs, result.n_vars),
-                                      dtype=np.float32,
-                                      chunks=(min(step, max(result.n_obs, 1)),
-                                              max(result.n_vars, 1))
-                                      if result.n_obs and result.n_vars else None)
-        dataset.attrs["encoding-type"] = "array"
-        dataset.attrs["encoding-version"] = "0.2.0"
-        for start in range(0, result.n_obs, step):
-            dataset[start:start + step] = np.asarray(values[start:start + step],
-                                                     dtype=np.float32)
+    write_h5ad(path, shell, result.X)
 
 
 def _result_parts(result: ad.AnnData, options: dict[str, Any]) -> dict[str, Any]:
