@@ -195,3 +195,18 @@ def test_diffusion_training_reads_batches_not_the_whole_reference(stored, monkey
     monkeypatch.setattr(normal_scores, "MAX_CELLS", 100)  # the quantiles read a sample
     model.fit(task)
     assert read and max(read) <= 64
+
+
+def test_a_layer_of_a_backed_file_is_read(stored, tmp_path):
+    """anndata keeps only X on disk (layers of a backed file are read whole), but a
+    layer given by path gives the in-memory result."""
+    spatial, reference = stored.memory["dense"]
+    counts = spatial.copy()
+    counts.layers["counts"] = sp.csr_matrix(counts.X)
+    counts.X = np.log1p(counts.X)
+    counts.write_h5ad(tmp_path / "layer.h5ad")
+    in_memory = tessella.impute(counts, reference, method="knn", layer="counts",
+                                verbose=False)
+    backed = tessella.impute(tmp_path / "layer.h5ad", reference, method="knn",
+                             layer="counts", verbose=False)
+    np.testing.assert_array_equal(np.asarray(backed.X), np.asarray(in_memory.X))
