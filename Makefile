@@ -18,7 +18,7 @@ export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
 
 .PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds bench-diffusion lint clean \
-	setup-peers bench-accuracy bench-pretraining bench-neighbors
+	setup-peers bench-accuracy bench-pretraining bench-neighbors bench-scale
 
 setup: setup-python setup-r
 
@@ -85,6 +85,11 @@ bench-diffusion: setup
 # Pretraining refine on two slides, then a small third one (issue 13's result).
 bench-pretraining: setup-python
 	$(PY) bench/pretraining.py --seeds 0 1 2 3 4 5 6 7 8 9
+
+# A million cells: tessella impute per method at 100k, 300k and 1M cells (hours
+# at 1M on 2 cores; time and peak RSS per run, data in results/scale).
+bench-scale: setup-python
+	$(PY) bench/scale.py --cells 100000,300000,1000000 --threads 2
 
 # Neighbour-search backends: time and recall by reference size.
 bench-neighbors: setup-python
