@@ -8,12 +8,39 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import tessella
 from tessella.inputs import load_inputs
+from tessella.models.gene_graph import _sparse, _top_edges, coexpression_profiles
+from tessella.neighbors import unit_rows
 from tessella.runner import build_method, task_for
 
 FAST = {"max_epochs": 4, "ae_epochs": 4, "verbose": False}
+
+
+def coexpression_similarity(reference: np.ndarray) -> np.ndarray:
+    """Cosine similarity of centred gene profiles (genes x genes), densely."""
+    profiles = coexpression_profiles(reference)
+    return profiles @ profiles.T
+
+
+def gene_similarity(reference: np.ndarray, embeddings: np.ndarray | None,
+                    embedded: np.ndarray | None) -> np.ndarray:
+    """Similarity between genes (dense, genes x genes): from embeddings where both
+    genes have one, from reference co-expression otherwise."""
+    similarity = coexpression_similarity(reference)
+    if embeddings is not None and embedded is not None and embedded.any():
+        vectors = unit_rows(embeddings.astype(np.float64))
+        similarity = np.where(np.outer(embedded, embedded), vectors @ vectors.T, similarity)
+    return similarity
+
+
+def sparsify(similarity: np.ndarray, n_edges: int) -> torch.Tensor:
+    """Each gene's ``n_edges`` most similar other genes, densely."""
+    n = len(similarity)
+    keep = min(n_edges, n - 1)
+    return _sparse(n, [_top_edges(similarity, np.arange(n), keep)] if keep >= 1 else [])
 
 
 def _imputed(sim, embeddings):
@@ -27,8 +54,6 @@ def test_graph_runs_with_any_embedding_coverage(sim, table):
     (cosine of the table-centred vectors) and from reference co-expression
     otherwise; the imputed genes are finite, vary across cells, and move when the
     embeddings cover them."""
-    from tessella.models.gene_graph import coexpression_similarity, gene_similarity
-
     embeddings = {"full": sim.embeddings, "partial": sim.embeddings.iloc[::2],
                   "none": None}[table]
     genes = list(sim.reference.var_names)
@@ -64,8 +89,6 @@ def test_graph_runs_with_any_embedding_coverage(sim, table):
 
 def _dense_graph(reference, embeddings, embedded, n_edges, shared_columns):
     """Today's graph the dense way (genes x genes), to compare the blocked build with."""
-    from tessella.models.gene_graph import gene_similarity, sparsify
-
     similarity = gene_similarity(reference, embeddings, embedded)
     return sparsify(similarity, n_edges), similarity[:, shared_columns]
 

@@ -10,8 +10,7 @@ propagation averages over neighbours (GraphSAGE mean aggregation).
 
 ``gene_graph`` builds the graph block by block of genes (a block's similarities
 to all genes, then its top edges), so memory grows with genes times the block,
-never with genes squared; ``gene_similarity`` and ``sparsify`` are the dense
-form of the same graph (small data, tests).
+never with genes squared (the tests build the same graph densely to compare).
 """
 
 from __future__ import annotations
@@ -35,26 +34,8 @@ def coexpression_profiles(reference: np.ndarray) -> np.ndarray:
     return unit_rows(profiles)
 
 
-def coexpression_similarity(reference: np.ndarray) -> np.ndarray:
-    """Cosine similarity of centred gene profiles (genes x genes)."""
-    profiles = coexpression_profiles(reference)
-    return profiles @ profiles.T
-
-
 def _has_embeddings(embeddings: np.ndarray | None, embedded: np.ndarray | None) -> bool:
     return embeddings is not None and embedded is not None and bool(embedded.any())
-
-
-def gene_similarity(reference: np.ndarray, embeddings: np.ndarray | None,
-                    embedded: np.ndarray | None) -> np.ndarray:
-    """Similarity between genes (dense, genes x genes): from embeddings where both
-    genes have one, from reference co-expression otherwise."""
-    similarity = coexpression_similarity(reference)
-    if _has_embeddings(embeddings, embedded):
-        vectors = unit_rows(embeddings.astype(np.float64))
-        both = np.outer(embedded, embedded)
-        similarity = np.where(both, vectors @ vectors.T, similarity)
-    return similarity
 
 
 def _top_edges(scores: np.ndarray, rows: np.ndarray, keep: int) -> tuple[np.ndarray, ...]:
@@ -80,20 +61,11 @@ def _sparse(n: int, parts: list[tuple[np.ndarray, ...]]) -> torch.Tensor:
     return torch.sparse_coo_tensor(indices, values, (n, n), check_invariants=True).coalesce()
 
 
-def sparsify(similarity: np.ndarray, n_edges: int) -> torch.Tensor:
-    """Keep each gene's ``n_edges`` most similar other genes (positive only) and
-    normalise rows; returns a sparse (genes x genes) tensor."""
-    n = len(similarity)
-    keep = min(n_edges, n - 1)
-    parts = [_top_edges(similarity, np.arange(n), keep)] if keep >= 1 else []
-    return _sparse(n, parts)
-
-
 def gene_graph(reference: np.ndarray, embeddings: np.ndarray | None,
                embedded: np.ndarray | None, n_edges: int, shared_columns: np.ndarray,
                block: int | None = None) -> tuple[torch.Tensor, np.ndarray]:
-    """The gene graph of ``sparsify(gene_similarity(...), n_edges)``, built block by
-    block of genes, and each gene's similarity to the measured genes.
+    """The gene graph, built block by block of genes, and each gene's similarity to
+    the measured genes.
 
     Parameters
     ----------
