@@ -22,6 +22,7 @@ from tessella.data.task import ImputationTask
 from tessella.data.validate import InputScale
 from tessella.embeddings import EmbeddingSource, load_embeddings
 from tessella.errors import InputError
+from tessella.evaluate.denoise import DEFAULT_DENOISERS, denoise_slide, run_denoise_benchmark
 from tessella.evaluate.harness import run_benchmark
 from tessella.inputs import AnnDataLike, Inputs, load_inputs
 from tessella.models.interface import Imputer
@@ -257,10 +258,11 @@ def benchmark(
     spatial: AnnDataLike,
     reference: AnnDataLike | None = None,
     embeddings: EmbeddingSource | None = None,
-    methods: Sequence[str] = ("refine", "knn", "mean"),
+    methods: Sequence[str] | None = None,
     folds: int = 5,
     seed: int = 0,
     *,
+    task: str = "impute",
     genes: Sequence[str] | None = None,
     layer: str | None = None,
     reference_layer: str | None = None,
@@ -274,11 +276,24 @@ def benchmark(
     external: dict[str, Sequence[Any]] | None = None,
     external_seconds: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Compare methods by k-fold cross-validation over the measured genes.
+    """Compare imputation methods by k-fold cross-validation over the measured genes
+    (``task="impute"``), or denoising methods by molecular cross-validation
+    (``task="denoise"``).
 
-    Each fold of genes is hidden from the spatial data (from training and from
-    normalisation alike), imputed by every method, and scored against the
-    held-out values.
+    Imputation: each fold of genes is hidden from the spatial data (from training
+    and from normalisation alike), imputed by every method, and scored against
+    the held-out values.
+
+    Denoising (:mod:`tessella.evaluate.denoise`): every count of ``spatial`` (raw
+    integer counts) is split binomially into a training and a test half
+    (seeded); each method denoises the training half and is scored against the
+    test half (MSE on the normalised scale, Poisson loss), and its denoised
+    profiles are clustered (Leiden) against ``labels``, or else against the
+    clustering of the raw counts (NMI, ARI, ASW and their average). Methods:
+    ``raw`` (the floor), ``knn_smoothing``, ``spatial_smoothing``, ``magic``,
+    ``scvi`` and ``refine`` (:mod:`tessella.denoisers`); ``refine`` uses
+    ``embeddings`` when given. ``reference``, ``folds``, ``genes``,
+    ``clustering`` and ``external`` belong to imputation.
 
     Parameters
     ----------
@@ -287,9 +302,13 @@ def benchmark(
     input_scale, reference_input_scale
         As for :func:`impute`.
     methods
-        Registered method names.
+        Registered method names (default ``refine``, ``knn``, ``mean``); with
+        ``task="denoise"`` denoising methods (default ``raw``,
+        ``knn_smoothing``, ``spatial_smoothing``, ``refine``).
     folds
         Number of gene folds.
+    task
+        "impute" (the default) or "denoise".
     seed
         Seeds the gene split and every method.
     genes
@@ -297,8 +316,9 @@ def benchmark(
     params
         Hyper-parameters per method, e.g. ``{"refine": {"max_epochs": 200}}``.
     labels
-        With ``clustering``: an ``obs`` column (or array) of cell labels to compare
-        clusterings against; default the Leiden clustering of the measured truth.
+        With ``clustering`` (and always for denoising): an ``obs`` column (or array)
+        of cell labels to compare clusterings against; default the Leiden
+        clustering of the measured truth (denoising: of the raw counts).
     clustering
         Also cluster the imputed held-out genes (Leiden) and score the agreement.
     external
@@ -320,8 +340,21 @@ def benchmark(
     ran with and, with ``clustering``, ``attrs["clustering"]`` ARI/AMI/NMI/...
     per method.
     Correlations of a constant prediction are NaN, not 0.
+
+    Denoising: one row per method, ``method, mse, poisson, nmi, ari, asw, avg,
+    seconds``; ``attrs["summary"]`` the scores (methods x scores),
+    ``attrs["seconds"]``, ``attrs["parameters"]`` and
+    ``attrs["clustering_reference"]`` ("labels" or "raw leiden").
     """
-    methods = list(methods)
+    if task == "denoise":
+        return _benchmark_denoising(
+            spatial, reference, embeddings, methods, seed, genes=genes, layer=layer,
+            input_scale=input_scale, device=device, verbose=verbose, params=params,
+            labels=labels, clustering=clustering, external=external)
+    if task != "impute":
+        raise InputError(f"task must be 'impute' or 'denoise', not {task!r}.",
+                         f'task must be "impute" or "denoise", not "{task}".')
+    methods = list(("refine", "knn", "mean") if methods is None else methods)
     if not methods and not external:
         raise InputError("give at least one method to benchmark.")
     classes = [get_method(m) for m in methods]
@@ -330,16 +363,47 @@ def benchmark(
     inputs = load_inputs(classes, spatial, reference=reference, embeddings=embeddings,
                          layer=layer, reference_layer=reference_layer, input_scale=input_scale,
                          reference_input_scale=reference_input_scale)
-    if isinstance(labels, str):
-        if labels not in inputs.spatial.obs:
-            raise InputError(f"labels column {labels!r} is not in spatial.obs.")
-        labels = inputs.spatial.obs[labels].to_numpy()
+    labels = _cell_labels(inputs.spatial, labels)
     per_method = {m: {"device": device, **(params or {}).get(m, {})} for m in methods}
     return run_benchmark(inputs, methods, folds=folds, seed=seed,
                          genes=None if genes is None else list(genes), params=per_method,
                          labels=None if labels is None else np.asarray(labels),
                          clustering=clustering, verbose=verbose, external=external,
                          external_seconds=external_seconds)
+
+
+def _cell_labels(spatial: ad.AnnData, labels: str | Sequence | None) -> np.ndarray | None:
+    """Cell labels from an ``obs`` column name or one value per cell."""
+    if isinstance(labels, str):
+        if labels not in spatial.obs:
+            raise InputError(f"labels column {labels!r} is not in spatial.obs.")
+        return spatial.obs[labels].to_numpy()
+    return None if labels is None else np.asarray(labels)
+
+
+def _benchmark_denoising(
+    spatial: AnnDataLike, reference: AnnDataLike | None, embeddings: EmbeddingSource | None,
+    methods: Sequence[str] | None, seed: int, *, genes: Sequence[str] | None,
+    layer: str | None, input_scale: InputScale, device: str, verbose: bool,
+    params: dict[str, dict[str, Any]] | None, labels: str | Sequence | None,
+    clustering: bool, external: dict[str, Sequence[Any]] | None,
+) -> pd.DataFrame:
+    """``benchmark(task="denoise")``: molecular cross-validation of denoisers."""
+    given = [name for name, value in (("reference", reference), ("genes", genes),
+                                      ("external", external)) if value is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} belong to task='impute'; the denoising "
+                         "benchmark scores every measured gene of the slide alone.")
+    if input_scale == "log":
+        raise InputError("molecular cross-validation splits molecules, so it needs raw "
+                         "integer counts, not log-normalised values (input_scale='log').")
+    del clustering  # denoising always scores the clustering
+    inputs = load_inputs([], spatial, embeddings=embeddings, layer=layer,
+                         input_scale=input_scale)
+    labels = _cell_labels(inputs.spatial, labels)
+    return run_denoise_benchmark(
+        denoise_slide(inputs), DEFAULT_DENOISERS if methods is None else list(methods),
+        seed=seed, labels=labels, params=params, device=device, verbose=verbose)
 
 
 def fit(

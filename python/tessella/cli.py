@@ -217,17 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
     _reference_options(impute, required=True)
     impute.add_argument("--method", default="auto")
     impute.add_argument("--embeddings", help="gene-embedding table, for methods that use one")
-    bench = sub.add_parser("benchmark", help="k-fold-over-genes comparison of methods")
+    bench = sub.add_parser("benchmark", help="compare methods: imputation (k-fold over "
+                           "genes) or denoising (molecular cross-validation)")
     _common(bench)
     _reference_options(bench, required=False)
+    bench.add_argument("--task", choices=("impute", "denoise"), default="impute",
+                       help="impute: hide folds of genes and impute them; denoise: split "
+                            "the counts in halves, denoise one, score against the other")
     bench.add_argument("--embeddings")
-    bench.add_argument("--methods", default="refine,knn,mean")
+    bench.add_argument("--methods", help="comma-separated (default impute: refine,knn,mean; "
+                                         "denoise: raw,knn_smoothing,spatial_smoothing,refine)")
     bench.add_argument("--folds", type=int, default=5)
     bench.add_argument("--genes", help="genes to evaluate: a,b,c or @file")
     bench.add_argument("--param", action="append", default=[], metavar="METHOD.NAME=VALUE")
     bench.add_argument("--clustering", action="store_true",
                        help="also score Leiden clusterings of the imputed genes")
-    bench.add_argument("--labels", help="obs column of cell labels for --clustering")
+    bench.add_argument("--labels", help="obs column of cell labels for --clustering (and "
+                                        "for the denoising clustering scores)")
     bench.add_argument("--out", help="per-gene scores, .csv")
     _train_once_parsers(sub)
     sub.add_parser("info", help="versions, devices and available methods")
@@ -330,6 +336,9 @@ def _run_benchmark(args: argparse.Namespace) -> None:
     import tessella
 
     check_output(args.out)
+    if args.task == "denoise":
+        _run_denoise_benchmark(args)
+        return
     scores = tessella.benchmark(
         load(args.spatial, args.assay),
         reference=load(args.reference, args.reference_assay, "reference"),
@@ -345,6 +354,27 @@ def _run_benchmark(args: argparse.Namespace) -> None:
         if "clustering" in scores.attrs:
             print("clustering agreement:")
             print(pd.DataFrame(scores.attrs["clustering"]).to_string())
+    if args.out:
+        with writing(args.out):
+            scores.to_csv(args.out, index=False)
+        print(f"wrote {args.out}")
+
+
+def _run_denoise_benchmark(args: argparse.Namespace) -> None:
+    import tessella
+
+    if args.reference or args.genes:
+        raise InputError("--reference and --genes belong to --task impute; the denoising "
+                         "benchmark scores every measured gene of the slide alone.")
+    scores = tessella.benchmark(
+        load(args.spatial, args.assay), embeddings=args.embeddings,
+        methods=split_names(args.methods), seed=args.seed, task="denoise",
+        layer=args.layer, input_scale=args.input_scale, device=args.device,
+        verbose=not args.quiet, params=method_params(args.param), labels=args.labels)
+    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
+        print(f"denoising (molecular cross-validation; clustering against "
+              f"{scores.attrs['clustering_reference']}):")
+        print(scores.to_string(index=False))
     if args.out:
         with writing(args.out):
             scores.to_csv(args.out, index=False)

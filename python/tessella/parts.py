@@ -27,8 +27,10 @@ from tessella.data.empty import EMPTY_COLUMN
 from tessella.data.genes import match_genes
 from tessella.data.normalize import normalized_view
 from tessella.data.validate import expression_matrix
+from tessella.denoisers import get_denoiser
 from tessella.embeddings import EmbeddingTable
 from tessella.errors import InputError
+from tessella.evaluate.denoise import DEFAULT_DENOISERS
 from tessella.evaluate.harness import benchmark_folds, summary_table
 from tessella.inputs import load_inputs
 from tessella.models.interface import notes_unlogged
@@ -246,13 +248,17 @@ def fit_parts(spatial: ad.AnnData, reference: ad.AnnData | None,
     }
 
 
-def method_parameters(methods: Sequence[str]) -> dict[str, list[str]]:
-    """The hyper-parameter names of each method (fields of its params dataclass)."""
+def method_parameters(methods: Sequence[str], task: str = "impute") -> dict[str, list[str]]:
+    """The hyper-parameter names of each method (fields of its params dataclass; for
+    ``task="denoise"`` those of the denoiser, :mod:`tessella.denoisers`)."""
+    if task == "denoise":
+        return {m: get_denoiser(m).parameter_names() for m in methods}
     return {m: [f.name for f in fields(get_method(m).params_class)] for m in methods}
 
 
 def resolve_params(methods: Sequence[str], params: dict[str, dict[str, Any]] | None,
-                   flat: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+                   flat: dict[str, Any] | None,
+                   task: str = "impute") -> dict[str, dict[str, Any]]:
     """Hyper-parameters per method from per-method ones and flat ones.
 
     A flat parameter goes to every method in ``methods`` that has a parameter of
@@ -260,7 +266,7 @@ def resolve_params(methods: Sequence[str], params: dict[str, dict[str, Any]] | N
     for a method that is not benchmarked, is an error naming it.
     """
     params, flat = dict(params or {}), dict(flat or {})
-    names = method_parameters(methods)
+    names = method_parameters(methods, task)
     stray = [m for m in params if m not in names]
     if stray:
         raise InputError(
@@ -281,8 +287,11 @@ def resolve_params(methods: Sequence[str], params: dict[str, dict[str, Any]] | N
 def _benchmark_options(options: dict[str, Any]) -> dict[str, Any]:
     if "methods" in options:
         options["methods"] = _names(options["methods"])
-    methods = options.get("methods", ("refine", "knn", "mean"))
-    options["params"] = resolve_params(methods, options.get("params"), options.pop("flat", None))
+    task = options.get("task", "impute")
+    methods = options.get("methods", DEFAULT_DENOISERS if task == "denoise"
+                          else ("refine", "knn", "mean"))
+    options["params"] = resolve_params(methods, options.get("params"), options.pop("flat", None),
+                                       task)
     if options.get("labels") is not None:
         options["labels"] = [str(v) for v in options["labels"]]
     return options

@@ -232,3 +232,13 @@ def cluster_agreement(
 def _codes(labels: np.ndarray) -> np.ndarray:
     """Integer codes for arbitrary (possibly mixed-type) labels."""
     return np.unique(labels.astype(str), return_inverse=True)[1]
+
+
+#: The scores spRefine averages into one clustering score.
+AVERAGED_SCORES = ("nmi", "ari", "asw")
+
+
+def average_score(scores: dict[str, float]) -> float:
+    """Mean of NMI, ARI and ASW (spRefine's summary of a clustering), from the result
+    of :func:`cluster_agreement`; NaN when any of the three is NaN."""
+    return float(np.mean([scores[name] for name in AVERAGED_SCORES]))
