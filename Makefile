@@ -11,7 +11,7 @@ R_STAMP := $(VENV)/.tessella-r-installed
 R_APT := r-base-core r-base-dev r-bioc-singlecellexperiment \
 	r-bioc-summarizedexperiment r-cran-seurat r-cran-seuratobject r-cran-reticulate \
 	r-bioc-basilisk r-bioc-hdf5array r-cran-testthat r-cran-matrix r-cran-roxygen2 r-cran-knitr \
-	r-cran-rmarkdown
+	r-cran-rmarkdown r-cran-ggplot2
 R_SOURCES := DESCRIPTION NAMESPACE $(wildcard R/*.R) $(wildcard inst/*.txt) \
 	$(shell find python -name '*.py' 2>/dev/null)
 export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
