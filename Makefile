@@ -18,7 +18,7 @@ export TESSELLA_DATA_DIR ?= $(abspath ../shared/data)
 export TESSELLA_PYTHON := $(abspath $(PY))
 
 .PHONY: setup setup-python setup-r test test-python test-r demo check-r bench-r bench-rds bench-diffusion lint clean \
-	setup-peers bench-accuracy bench-pretraining bench-neighbors bench-scale
+	setup-peers bench-accuracy bench-pretraining bench-neighbors bench-scale bench-denoise
 
 setup: setup-python setup-r
 
@@ -94,6 +94,11 @@ bench-scale: setup-python
 # Neighbour-search backends: time and recall by reference size.
 bench-neighbors: setup-python
 	$(PY) bench/neighbors.py
+
+# Denoising by molecular cross-validation on osmFISH and MOB (raw, smoothers,
+# magic and scvi when installed, refine with and without ESM-2); one thread.
+bench-denoise: setup-python
+	$(PY) bench/denoise.py --threads 1
 
 # Every method and every installed peer (make setup-peers; Seurat from R) on
 # osmFISH and the breast-cancer pair, one harness; tables in results/.
