@@ -108,6 +108,12 @@ def test_clustering_scores_average_nmi_ari_asw(slide):
     assert row["ari"] == pytest.approx(direct["ari"])
     assert row["avg"] == pytest.approx(average_score(direct))
     assert average_score({"nmi": 0.3, "ari": 0.2, "asw": 0.7}) == pytest.approx(0.4)
+    partly = labels.astype(object)
+    partly[:30] = None  # cells without a label are left out of the clustering scores
+    partial = run_denoise_benchmark(Slide(counts, list(slide.var_names)), ["raw"],
+                                    labels=partly, verbose=False)
+    assert partial.attrs["cells_unlabelled"] == 30
+    assert partial["mse"].iloc[0] == row["mse"]
     unlabelled = run_denoise_benchmark(Slide(counts, list(slide.var_names)), ["raw"],
                                        verbose=False)
     assert unlabelled.attrs["clustering_reference"] == "raw leiden"

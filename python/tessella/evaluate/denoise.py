@@ -15,7 +15,9 @@ half only and is scored against the test half:
   test counts: mean of ``mu - y log(mu + 1e-6)`` over cells x genes.
 
 ``raw`` (the training half itself) is the floor. Cells without a count in
-either half are left out (their number is in ``attrs["cells_left_out"]``).
+either half are left out (their number is in ``attrs["cells_left_out"]``), and
+cells without a label (NaN, None) from the clustering scores
+(``attrs["cells_unlabelled"]``).
 
 Clustering: the denoised training profiles are clustered with Leiden
 (:func:`~tessella.evaluate.clustering.cluster_agreement`) and compared with
@@ -128,7 +130,8 @@ def run_denoise_benchmark(
     training half, higher is better) and ``seconds`` (the denoising time).
     ``attrs`` hold ``summary`` (methods x scores), ``seconds``, ``parameters``
     (what each method ran with), ``clustering_reference`` ("labels" or "raw
-    leiden"), ``cells`` (cells scored) and ``cells_left_out``.
+    leiden"), ``cells`` (cells scored), ``cells_left_out`` and
+    ``cells_unlabelled``.
     """
     methods = list(dict.fromkeys(methods))
     if not methods:
@@ -155,8 +158,11 @@ def run_denoise_benchmark(
     train, test = train[keep], test[keep]
     coords = None if slide.coords is None else slide.coords[keep]
     half = Slide(train, slide.genes, coords, slide.embeddings)
+    labelled = np.ones(int(keep.sum()), dtype=bool)
     if labels is not None:
         reference, reference_name = np.asarray(labels)[keep], "labels"
+        labelled = pd.notna(reference)
+        reference = reference[labelled]
     else:
         whole = Slide(slide.counts[keep], slide.genes).log_normalised()
         reference, reference_name = leiden_clusters(whole, seed=seed), "raw leiden"
@@ -169,7 +175,7 @@ def run_denoise_benchmark(
         if denoised.shape != train.shape or not np.isfinite(denoised).all():
             raise RuntimeError(f"denoiser {denoiser.name!r} returned {denoised.shape} values "
                                f"(finite: {np.isfinite(denoised).all()}), expected {train.shape}")
-        scores = cluster_agreement(None, denoised, labels=reference, seed=seed)
+        scores = cluster_agreement(None, denoised[labelled], labels=reference, seed=seed)
         rows.append({"method": denoiser.name, "mse": mcv_mse(denoised, test),
                      "poisson": mcv_poisson(denoised, train, test),
                      "nmi": scores["nmi"], "ari": scores["ari"], "asw": scores["asw"],
@@ -181,4 +187,5 @@ def run_denoise_benchmark(
     table.attrs["clustering_reference"] = reference_name
     table.attrs["cells"] = int(keep.sum())
     table.attrs["cells_left_out"] = int((~keep).sum())
+    table.attrs["cells_unlabelled"] = int((~labelled).sum())
     return table
