@@ -385,6 +385,7 @@ def _run_info() -> None:
     import torch
 
     import tessella
+    from tessella.denoisers import available_denoisers
     from tessella.result import package_versions
 
     for name, value in package_versions().items():
@@ -397,6 +398,8 @@ def _run_info() -> None:
         print(f"  {method}:")
         for row in rows.itertuples():
             print(f"    {row.parameter} = {row.default}  ({row.range})  {row.meaning}")
+    print("denoising methods (benchmark --task denoise):")
+    print(available_denoisers().to_string(index=False))
 
 
 #: What each command (but ``info``) runs.

@@ -142,7 +142,7 @@ def test_mcv_needs_integer_counts(slide):
                            verbose=False)
 
 
-def test_a_missing_peer_is_listed_with_its_install_command(slide, monkeypatch):
+def test_a_missing_peer_is_listed_with_its_install_command(slide, monkeypatch, capsys):
     absent = dataclasses.replace(DENOISERS["magic"], package="tessella_no_such_module")
     monkeypatch.setitem(DENOISERS, "magic", absent)
     listed = denoisers.available_denoisers().set_index("method")
@@ -151,6 +151,10 @@ def test_a_missing_peer_is_listed_with_its_install_command(slide, monkeypatch):
     assert listed.loc["raw", "available"] and listed.loc["raw", "install"] == ""
     with pytest.raises(InputError, match="pip install magic-impute"):
         tessella.benchmark(slide, task="denoise", methods=["raw", "magic"], verbose=False)
+    assert main(["info"]) == 0
+    listed = capsys.readouterr().out.split("denoising methods", 1)[1]
+    magic = next(line for line in listed.splitlines() if line.split()[:1] == ["magic"])
+    assert "False" in magic and "pip install magic-impute" in magic
 
 
 @pytest.mark.parametrize(("method", "params"), [
