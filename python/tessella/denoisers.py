@@ -132,8 +132,9 @@ class Denoiser:
 
 
 def euclidean_neighbours(points: np.ndarray, k: int) -> np.ndarray:
-    """Indices of each point's ``k`` nearest points (itself first) by Euclidean
-    distance, through the shared inner-product search.
+    """Indices of each point's ``k`` nearest points (itself included; first unless
+    another point sits at the same place) by Euclidean distance, through the shared
+    inner-product search.
 
     Nearest by distance is largest ``x.y - |y|^2 / 2``: the query ``[x, 1]``
     against the indexed ``[y, -|y|^2 / 2]`` (points centred and scaled first,
