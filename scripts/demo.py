@@ -4,7 +4,8 @@ Runs the default ``auto`` and the baselines ``ridge`` and ``spage`` (Allen SSp
 reference), ``refine`` (ESM-2 gene embeddings, no reference), ``graph`` (Allen
 SSp reference + ESM-2 gene graph), ``knn`` and ``mean`` (Allen SSp reference),
 prints the median scores per method and the clustering agreement, and draws
-one held-out gene in space: measured vs imputed by each method.
+one held-out gene in space with ``tessella.pl.spatial``: measured vs imputed by
+each method.
 Usage: python scripts/demo.py --out results
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import anndata as ad  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -26,36 +28,42 @@ import tessella  # noqa: E402
 SHOWN_GENE = "Plp1"  # oligodendrocytes: white matter, a clear spatial pattern
 
 
-def held_out_maps(spatial, reference, embeddings, gene: str) -> dict[str, np.ndarray]:
-    """The gene as measured and as imputed with it hidden from the spatial data."""
+MAP_METHODS = ("refine", "auto", "graph", "knn", "mean")
+
+
+def held_out_results(spatial, reference, embeddings, gene: str,
+                     methods: tuple[str, ...] = MAP_METHODS):
+    """The gene as measured (log-normalised over the other genes, so the hidden gene
+    never enters the cell totals) and each method's result with it hidden."""
     others = spatial[:, [g for g in spatial.var_names if g != gene]]
-    counts = np.asarray(spatial.X, dtype=np.float64)
+    counts = np.asarray(spatial[:, gene].X, dtype=np.float64).ravel()
     totals = np.asarray(others.X, dtype=np.float64).sum(axis=1)
-    measured = np.log1p(counts[:, list(spatial.var_names).index(gene)]
-                        / totals * np.median(totals))
-    maps = {"measured": measured}
-    maps["refine"] = tessella.refine(others, embeddings, genes=[gene], verbose=False)[:, gene].X
-    for method in ("auto", "graph", "knn", "mean"):
-        result = tessella.impute(others, reference, method, genes=[gene],
-                                 embeddings=embeddings, verbose=False)
-        maps[method] = result[:, gene].X
-    return {name: np.asarray(values).ravel() for name, values in maps.items()}
+    measured = ad.AnnData(
+        X=np.log1p(counts / totals * np.median(totals))[:, None].astype(np.float32),
+        obs=pd.DataFrame(index=spatial.obs_names), var=pd.DataFrame(index=[gene]))
+    results = {}
+    for method in methods:
+        results[method] = (
+            tessella.refine(others, embeddings, genes=[gene], verbose=False)
+            if method == "refine" else
+            tessella.impute(others, reference, method, genes=[gene],
+                            embeddings=embeddings, verbose=False))
+    return measured, results
 
 
-def plot_maps(coords: np.ndarray, maps: dict[str, np.ndarray], gene: str, path: Path) -> None:
-    fig, axes = plt.subplots(1, len(maps), figsize=(4 * len(maps), 4.4))
-    for ax, (name, values) in zip(axes, maps.items()):
-        low, high = np.percentile(values, [1, 99])
-        ax.scatter(coords[:, 0], coords[:, 1], c=values, s=3, cmap="viridis", vmin=low,
-                   vmax=high if high > low else None)
-        title = name if name == "measured" else (
-            f"{name} (r = {np.corrcoef(values, maps['measured'])[0, 1]:.2f})"
-            if values.std() > 0 else f"{name} (constant)")
-        ax.set_title(title)
-        ax.set_aspect("equal")
-        ax.axis("off")
+def plot_held_out(measured, results, gene: str, path: Path) -> None:
+    """tessella.pl.spatial of the held-out gene; each method's title adds its Pearson r
+    with the measurement."""
+    fig = tessella.pl.spatial(results, [gene], measured=measured)
+    truth = np.asarray(measured[:, gene].X, dtype=np.float64).ravel()
+    for ax in fig.axes:
+        title = ax.get_title()
+        method = title.split(": ", 1)[-1].split(" (")[0]
+        if method in results:
+            values = np.asarray(results[method][:, gene].X, dtype=np.float64).ravel()
+            ax.set_title(f"{title}\nr = {np.corrcoef(values, truth)[0, 1]:.2f}"
+                         if values.std() > 0 else f"{title}\n(constant)")
     fig.suptitle(f"osmFISH {gene}, held out: measured vs imputed (log-normalised)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -81,9 +89,9 @@ def main() -> None:
         print(tessella.evaluate.summary_table(scores).to_string())
         print("\nLeiden on imputed held-out genes vs Leiden on the measured ones:")
         print(pd.DataFrame(scores.attrs["clustering"])[["ari", "ami", "nmi"]].to_string())
-    maps = held_out_maps(spatial, reference, embeddings, SHOWN_GENE)
+    measured, results = held_out_results(spatial, reference, embeddings, SHOWN_GENE)
     figure = args.out / f"osmfish_{SHOWN_GENE}_held_out.png"
-    plot_maps(np.asarray(spatial.obsm["spatial"]), maps, SHOWN_GENE, figure)
+    plot_held_out(measured, results, SHOWN_GENE, figure)
     print(f"\nwrote {args.out / 'osmfish_benchmark.csv'} and {figure}")
     print(f"wall time: {time.perf_counter() - start:.0f} s")
 

@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
-from tessella import datasets, evaluate, models
+from tessella import datasets, evaluate, models, pl
 from tessella.api import (
     available_methods,
     benchmark,
