@@ -98,24 +98,32 @@ toCellChat <- function(x, name = NULL, group, sample = NULL, ratio = NULL,
     values
 }
 
-# The median distance from a cell to its nearest neighbour, in micrometres
-# by `ratio`, for at most 500 cells of each sample: cells are not 100 um
-# apart nor closer than 1 um, so such a distance means a wrong `ratio`.
+# The median distance from a cell to its nearest neighbour (among all the
+# cells of its sample; cells at the same place are duplicates), in
+# micrometres by `ratio`, over at most 30 cells spread through each sample:
+# cells are not 100 um apart nor closer than 1 um, so such a distance means
+# a wrong `ratio`.
 .checkScale <- function(xy, samples, factors) {
     for (sample in levels(samples)) {
         cells <- which(samples == sample)
-        cells <- cells[seq_len(min(500, length(cells)))]
         if (length(cells) < 2) {
             next
         }
-        distances <- as.matrix(stats::dist(xy[cells, , drop = FALSE]))
-        diag(distances) <- Inf
-        nearest <- stats::median(apply(distances, 1, min)) *
+        xs <- xy[cells, 1]
+        ys <- xy[cells, 2]
+        query <- unique(round(seq(1, length(cells),
+            length.out = min(30, length(cells)))))
+        nearest <- vapply(query, function(i) {
+            d <- (xs - xs[i])^2 + (ys - ys[i])^2
+            d <- d[d > 0]
+            if (length(d)) sqrt(min(d)) else NA_real_
+        }, numeric(1))
+        distance <- stats::median(nearest, na.rm = TRUE) *
             factors[sample, "ratio"]
-        if (is.finite(nearest) && (nearest > 100 || nearest < 1)) {
+        if (is.finite(distance) && (distance > 100 || distance < 1)) {
             .tessellaMessage("With ratio = ", signif(factors[sample, "ratio"],
                 4), ", neighbouring cells of sample '", sample, "' are a ",
-                "median ", signif(nearest, 3), " um apart: if the ",
+                "median ", signif(distance, 3), " um apart: if the ",
                 "coordinates are not in micrometres, give ratio = ",
                 "(micrometres per coordinate unit).")
         }
