@@ -1,15 +1,18 @@
-#' Denoise and impute genes from gene embeddings, without a reference
+#' Denoise any panel, and impute genes from gene embeddings, without a reference
 #'
 #' Reference-free refinement (spRefine style): a cell encoder on the measured
-#' genes and a gene encoder on gene embeddings (Enformer, ESM-2, ...) are fit to
-#' the measured expression; every gene with an embedding gets a value, so
-#' measured genes come back denoised and unmeasured genes imputed.
+#' genes and gene vectors (from a gene encoder on gene embeddings such as
+#' ESM-2, or learned for genes without one) are fit to the measured
+#' expression, each cell's counts split in two halves so that the network
+#' predicts one half from the other and cannot copy the noise. Measured genes
+#' come back denoised; unmeasured genes with an embedding are imputed.
 #'
 #' @param x A SpatialExperiment, SingleCellExperiment or Seurat object (cells
 #'   as columns, genes as rows), never modified.
 #' @param embeddings A gene-embedding table: a file (`.tsv`, `.csv`, optionally
 #'   gzipped, gene first; `.parquet`; `.h5ad`; `.npz`; torch `.pt`) or a numeric
-#'   matrix / data.frame with gene names as rownames.
+#'   matrix / data.frame with gene names as rownames; it may cover only some
+#'   measured genes. `NULL` denoises the measured genes and imputes none.
 #' @param assay Assay (SCE/SPE) or layer of the default assay (Seurat) holding
 #'   raw counts or log-normalised values.
 #' @param genes Genes to impute; `NULL` imputes every gene of the table that is
@@ -81,7 +84,7 @@
 #'     SummarizedExperiment::assayNames(sce)    # counts, refine
 #'     dim(SingleCellExperiment::reducedDim(sce, "TESSELLA_refine"))
 #' }
-refineSpatial <- function(x, embeddings, assay = "counts", genes = NULL, ...,
+refineSpatial <- function(x, embeddings = NULL, assay = "counts", genes = NULL, ...,
     coords = NULL, name = "refine", model = NULL, seed = 0, device = "auto",
     verbose = TRUE) {
     name <- .checkFree(x, name)

@@ -19,6 +19,7 @@ from tessella.api import (
     pretrain,
     refine,
 )
+from tessella.coexpression import coexpression_embeddings
 from tessella.errors import InputError
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "__version__",
     "available_methods",
     "benchmark",
+    "coexpression_embeddings",
     "datasets",
     "evaluate",
     "fine_tune",
@@ -33,6 +35,7 @@ __all__ = [
     "impute",
     "load_model",
     "models",
+    "pl",
     "predict",
     "pretrain",
     "refine",

@@ -119,7 +119,7 @@ def _as_model(model: Imputer | str | Path, device: str | None) -> Imputer:
 
 def refine(
     spatial: AnnDataLike,
-    embeddings: EmbeddingSource,
+    embeddings: EmbeddingSource | None = None,
     genes: Sequence[str] | None = None,
     *,
     model: Imputer | str | Path | None = None,
@@ -131,7 +131,8 @@ def refine(
     out: str | Path | None = None,
     **params: Any,
 ) -> ad.AnnData:
-    """Denoise measured genes and impute unmeasured ones from gene embeddings alone.
+    """Denoise the measured genes of any panel, and impute unmeasured ones from gene
+    embeddings alone.
 
     Parameters
     ----------
@@ -140,7 +141,10 @@ def refine(
         counts or log-normalised values.
     embeddings
         Gene-embedding table (file path, DataFrame or ``EmbeddingTable``) covering
-        the measured genes and the genes to impute.
+        the genes to impute and some or all measured genes (measured genes without
+        a vector get one learned from the data). None: denoise only. Vectors
+        from an expression atlas (:func:`coexpression_embeddings`) say far more
+        about which genes go together than protein-language ones.
     genes
         Genes to impute; default every gene of the table that is not measured.
     model

@@ -209,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     refine = _predict_parser(sub, "refine", "reference-free refinement with gene embeddings")
-    refine.add_argument("--embeddings", required=True, help="gene-embedding table")
+    refine.add_argument("--embeddings", help="gene-embedding table (without one, refine "
+                                              "denoises the measured genes only)")
     refine.add_argument("--model", metavar="MODEL.pt",
                         help="a refine model (pretrain, fit) to fine-tune instead of "
                              "training from scratch")

@@ -68,6 +68,16 @@ def read_anndata(obj: Any, role: str, backed: bool = False) -> ad.AnnData:
     return require_anndata(obj, role)
 
 
+def missing_embeddings(method: str) -> InputError:
+    """The error for running ``method``, which imputes from gene embeddings, without a table."""
+    return InputError(
+        f"method {method!r} needs gene embeddings: pass embeddings= a table file "
+        "(.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a DataFrame.",
+        f"method \"{method}\" needs gene embeddings: pass embeddings = a table "
+        "file (.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a numeric matrix with gene names "
+        "as rownames.")
+
+
 def load_inputs(
     methods: list[type[Imputer]],
     spatial: AnnDataLike,
@@ -84,13 +94,9 @@ def load_inputs(
             raise InputError(f"method {method.name!r} needs a reference: pass reference=...",
                              f"method \"{method.name}\" needs a reference: pass reference = "
                              "a SingleCellExperiment or Seurat object.")
-        if method.requires_embeddings and embeddings is None:
-            raise InputError(
-                f"method {method.name!r} needs gene embeddings: pass embeddings= a table file "
-                "(.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a DataFrame.",
-                f"method \"{method.name}\" needs gene embeddings: pass embeddings = a table "
-                "file (.tsv/.csv/.parquet/.h5ad/.npz/.pt) or a numeric matrix with gene names "
-                "as rownames.")
+        if (method.requires_embeddings and embeddings is None
+                and not method.denoises_without_embeddings):
+            raise missing_embeddings(method.name)
     spatial = read_anndata(spatial, "spatial", backed=True)
     spatial_is_counts = validate_expression(spatial, layer, "spatial", input_scale)
     inputs = Inputs(spatial, spatial_is_counts, layer)

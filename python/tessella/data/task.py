@@ -162,6 +162,13 @@ def prepare_task(
         source_genes = list(genes or [])
     elif target_source == "reference":
         source_genes = [str(g) for g in reference.var_names]
+    elif embeddings is None:  # a method that denoises without a table imputes nothing
+        if genes and (match_genes([str(g) for g in genes], all_measured) < 0).any():
+            raise InputError("imputing genes needs gene embeddings: pass embeddings=...; "
+                             "without a table only the measured genes are denoised.",
+                             "imputing genes needs gene embeddings: pass embeddings = ...; "
+                             "without a table only the measured genes are denoised.")
+        source_genes = []
     else:
         source_genes = [str(g) for g in embeddings.genes]
     targets = resolve_targets(all_measured, genes, source_genes, target_source)

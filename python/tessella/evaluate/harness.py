@@ -25,7 +25,7 @@ from tessella.data.validate import expression_matrix
 from tessella.errors import InputError
 from tessella.evaluate.clustering import cluster_agreement, leiden_clusters
 from tessella.evaluate.metrics import METRICS, score_genes
-from tessella.inputs import Inputs
+from tessella.inputs import Inputs, missing_embeddings
 from tessella.models.registry import get_method
 from tessella.runner import build_method, fit_predict, task_for
 
@@ -47,6 +47,8 @@ def eligible_genes(inputs: Inputs, methods: Sequence[str], genes: list[str] | No
     if any(c.requires_reference for c in classes) or (external and inputs.reference is not None):
         keep &= match_genes(candidates, inputs.reference.var_names) >= 0
     if any(c.requires_embeddings for c in classes):
+        if inputs.embeddings is None:  # scoring imputed genes: denoising alone is not enough
+            raise missing_embeddings(next(c.name for c in classes if c.requires_embeddings))
         keep &= inputs.embeddings.positions(candidates) >= 0
     return [g for g, k in zip(candidates, keep) if k]
 

@@ -82,6 +82,9 @@ class Imputer(ABC):
     params_class: ClassVar[type[ImputerParams]] = ImputerParams
     requires_reference: ClassVar[bool] = False
     requires_embeddings: ClassVar[bool] = False
+    #: With ``requires_embeddings``: the method still runs without a table, denoising
+    #: the measured genes and imputing none.
+    denoises_without_embeddings: ClassVar[bool] = False
     requires_package: ClassVar[str | None] = None
     install_hint: ClassVar[str] = ""
 
