@@ -13,7 +13,7 @@ import torch
 import tessella
 from tessella.inputs import load_inputs
 from tessella.models.gene_graph import _sparse, _top_edges, coexpression_profiles
-from tessella.neighbors import unit_rows
+from tessella.neighbors import neighbour_weights, unit_rows
 from tessella.runner import build_method, task_for
 
 FAST = {"max_epochs": 4, "ae_epochs": 4, "verbose": False}
@@ -176,6 +176,47 @@ def test_a_cells_prediction_does_not_depend_on_its_batch(sim):
     first = model.predict(task).values
     model.params.batch_size = 7  # blocks of 28 cells instead of 1024
     np.testing.assert_allclose(model.predict(task).values, first, rtol=1e-5, atol=1e-6)
+
+
+def test_prediction_without_node_features_equals_the_feature_path(sim):
+    """predict_values (first layer from gathered reference rows and graph means, the
+    rest genes first, in chunks of cells) gives the GNN output and the neighbour mean
+    of the node-feature path, for any chunk size; so does a blocked prediction."""
+    model = build_method("graph", FAST)
+    inputs = load_inputs([type(model)], sim.spatial[:, :24].copy(), sim.reference)
+    model.fit(task_for(inputs, type(model)))
+    state, k = model.module, model.fitted["k"]
+    generator = torch.Generator().manual_seed(0)
+    index = torch.randint(0, len(state.reference), (37, k), generator=generator)
+    similarity = torch.sort(torch.rand(37, k, generator=generator), 1, descending=True).values
+    weights = neighbour_weights(similarity)
+    with torch.no_grad():
+        features, mean = state.features(index, weights)
+        expected = state.gnn(features, state.adjacency)
+        graph_means = state.graph_means(block=100)
+        for chunk in (1, 5, 16, 37):
+            gnn, neighbour_mean = state.predict_values(index, weights, graph_means, chunk)
+            np.testing.assert_allclose(gnn.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(neighbour_mean.numpy(), mean.numpy(), rtol=1e-5,
+                                       atol=1e-6)
+
+
+def test_prediction_on_two_threads_splits_blocks_between_them(sim):
+    """With two torch threads, prediction gives each thread its own cells (torch set to
+    one thread meanwhile): the same values as one thread, and the setting restored."""
+    model = build_method("graph", {**FAST, "device": "cpu"})
+    inputs = load_inputs([type(model)], sim.spatial[:, :24].copy(), sim.reference)
+    task = task_for(inputs, type(model))
+    model.fit(task)
+    one = model.predict(task)
+    torch.set_num_threads(2)
+    try:
+        two = model.predict(task)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    np.testing.assert_allclose(two.values, one.values, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(two.latent, one.latent, rtol=1e-5, atol=1e-6)
 
 
 def test_no_hard_coded_cuda_calls():

@@ -8,6 +8,8 @@ gene, so genes never measured in space are predicted like measured ones.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torch.nn import functional
@@ -18,6 +20,13 @@ def aggregate(adjacency: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     batch, genes, width = h.shape
     flat = h.permute(1, 0, 2).reshape(genes, batch * width)
     return torch.sparse.mm(adjacency, flat).reshape(genes, batch, width).permute(1, 0, 2)
+
+
+def to_csr(adjacency: torch.Tensor) -> torch.Tensor:
+    """A sparse COO matrix in CSR form (torch's note that CSR is in beta silenced)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return adjacency.to_sparse_csr()
 
 
 class GeneSage(nn.Module):
@@ -37,6 +46,21 @@ class GeneSage(nn.Module):
         h = functional.relu(self.self1(features) + self.neighbours1(neighbours))
         h = functional.relu(self.self2(h) + self.neighbours2(aggregate(adjacency, h)))
         return self.head(h).squeeze(-1)
+
+    def upper_layers(self, first: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """The second layer and the head from the first layer's output laid out genes
+        first (G x B x hidden, contiguous; ``adjacency`` sparse CSR): expression, B x G.
+
+        The same values as :meth:`forward`'s last steps (up to float rounding), with
+        the graph aggregation a single sparse product and no permuted copies.
+        """
+        genes, batch, width = first.shape
+        flat = first.view(genes * batch, width)
+        neighbours = (adjacency @ first.view(genes, batch * width)).view(genes * batch, width)
+        h = torch.addmm(self.self2.bias, flat, self.self2.weight.T)
+        h = h.addmm_(neighbours, self.neighbours2.weight.T).relu_()
+        out = torch.addmm(self.head.bias, h, self.head.weight.T)
+        return out.view(genes, batch).T
 
 
 def centred_cosine(a: torch.Tensor, b: torch.Tensor, dim: int) -> torch.Tensor:
