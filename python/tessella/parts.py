@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from tessella import api
 from tessella.cli import check_output, one_line, writing
+from tessella.coexpression import coexpression_embeddings
 from tessella.data.empty import EMPTY_COLUMN
 from tessella.data.genes import match_genes
 from tessella.data.normalize import normalized_view
@@ -145,14 +146,17 @@ def run_parts(
     embeddings: dict[str, Any] | str | None = None,
     options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run ``refine``, ``impute``, ``fit``, ``predict``, ``benchmark`` or ``folds`` on parts.
+    """Run ``refine``, ``impute``, ``fit``, ``predict``, ``benchmark``, ``folds`` or
+    ``coexpression`` on parts.
 
     Parameters
     ----------
     verb
         "refine", "impute", "fit" (fit a method once and save it, see
         :func:`fit_parts`), "predict" (apply a saved model), "benchmark" or
-        "folds" (the benchmark's gene folds, see :func:`folds_parts`).
+        "folds" (the benchmark's gene folds, see :func:`folds_parts`) or
+        "coexpression" (gene vectors from the atlas given as ``spatial``, see
+        :func:`coexpression_parts`).
     spatial, reference
         Dictionaries with ``x`` (genes x cells), ``genes``, ``cells`` and, for
         spatial, optional ``coords``.
@@ -218,8 +222,17 @@ def _run(verb: str, spatial: dict[str, Any], reference: dict[str, Any] | None,
         return _benchmark(spatial_data, reference_data, table, options)
     if verb == "folds":
         return folds_parts(spatial_data, reference_data, table, options)
-    raise ValueError(f"unknown verb {verb!r}; use refine, impute, fit, predict, benchmark "
-                     "or folds.")
+    if verb == "coexpression":
+        return coexpression_parts(spatial_data, options)
+    raise ValueError(f"unknown verb {verb!r}; use refine, impute, fit, predict, benchmark, "
+                     "folds or coexpression.")
+
+
+def coexpression_parts(atlas: ad.AnnData, options: dict[str, Any]) -> dict[str, Any]:
+    """Gene vectors from an atlas (:func:`tessella.coexpression_embeddings`):
+    ``values`` (genes x components, float32) and ``genes``."""
+    table = coexpression_embeddings(atlas, **options)
+    return {"values": table.to_numpy(), "genes": [str(g) for g in table.index]}
 
 
 def fit_parts(spatial: ad.AnnData, reference: ad.AnnData | None,
