@@ -110,3 +110,32 @@ def test_refine_denoises_a_whole_sequencing_slide_without_a_table(name):
     out = tessella.refine(slide, max_epochs=3, verbose=False)
     assert out.shape == slide.shape  # 262 x 15,928 (MOB), 254 x 7,998 (layer 1)
     assert np.isfinite(out.X).all()
+
+
+# The control (osmFISH, 5 folds over its 33 genes, refine imputing each fold from
+# gene vectors alone): atlas vectors (Allen SSp, 20 axes) against the same table
+# with its gene names permuted (seeds 0-2). Measured at 200 epochs: median
+# Spearman 0.276 against 0.176 +- 0.020; ESM-2 0.185 against 0.179 +- 0.006
+# (ESM-2 says almost nothing about co-expression). A second panel (breast
+# cancer layer 1, its 300 most variable genes, vectors from layer 2): 0.293
+# against 0.201 +- 0.001.
+
+
+@pytest.mark.slow
+def test_atlas_vectors_impute_better_than_the_same_vectors_permuted(osmfish):
+    spatial, reference, _ = osmfish
+    table = coexpression_embeddings(reference, n_components=20)
+    params = {"refine": {"max_epochs": 60}}
+
+    def spearman(vectors):
+        scores = tessella.benchmark(spatial, embeddings=vectors, methods=["refine"], folds=5,
+                                    verbose=False, params=params)
+        return scores.attrs["summary"].loc["refine", "spearman"]
+
+    shuffled = []
+    for seed in range(3):
+        permuted = table.copy()
+        permuted.index = np.random.default_rng(seed).permutation(permuted.index)
+        shuffled.append(spearman(permuted))
+    real = spearman(table)
+    assert real > np.mean(shuffled) + max(0.05, 3 * np.std(shuffled)), (real, shuffled)
