@@ -2,7 +2,9 @@
 
 A memory budget decides where large output arrays live: :func:`allocate`
 returns a plain array when the array fits in the budget, else an ``np.memmap``
-on a temporary file (next to the result file when ``out=`` is given, in the
+(:class:`SpilledArray`: the pages it writes leave the process's resident memory
+at once, kept by the file and the system's page cache) on a temporary file
+(next to the result file when ``out=`` is given, in the
 system's temporary folder otherwise). The budget is a share
 (:data:`BUDGET_SHARE`) of the memory available when the array is made; the
 environment variable ``TESSELLA_MEMORY_BUDGET`` sets it instead, in bytes or
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import mmap
 import os
 import re
 import tempfile
@@ -165,7 +168,7 @@ def allocate(shape: tuple[int, ...], dtype: np.dtype | type = np.float32,
     folder = scope.directory if scope is not None and scope.directory is not None else None
     handle, path = tempfile.mkstemp(prefix=".tessella-", suffix=".dat", dir=folder)
     os.close(handle)
-    array = np.memmap(path, dtype=dtype, mode="w+", shape=shape)
+    array = SpilledArray(path, dtype=dtype, mode="w+", shape=shape)
     _remove_when_unused(array, path)
     message = (f"{what} ({size}) exceed the memory budget ({gigabytes(budget)}; "
                f"{ENV_VAR} sets it): memory-mapped on a temporary file in "
@@ -179,6 +182,35 @@ def allocate(shape: tuple[int, ...], dtype: np.dtype | type = np.float32,
         for start in range(0, shape[0], step):
             array[start:start + step] = fill
     return array
+
+
+class SpilledArray(np.memmap):
+    """A memory-mapped output array whose written pages leave this process's resident
+    memory (:func:`release` after every assignment).
+
+    Pages of a shared file mapping count in a process's resident set (RSS) while
+    mapped, so a result memory-mapped "out of core" still grew the peak RSS by its
+    whole size as it was filled. Dropping the mapping of written pages keeps their
+    data (in the file and the page cache, which the system writes back and
+    reclaims), so RSS holds only the block being written.
+    """
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        release(self)
+
+
+def release(array: np.ndarray) -> None:
+    """Drop the resident pages of a memory-mapped array from this process (its data
+    stays in the file; a later read maps them again). No-op for other arrays and
+    where the system has no ``madvise``."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    try:
+        mapping.madvise(mmap.MADV_DONTNEED)
+    except (AttributeError, OSError, ValueError):  # closed, or not supported here
+        pass
 
 
 def _remove_when_unused(array: np.memmap, path: str) -> None:
@@ -240,6 +272,7 @@ def write_h5ad(path: str | Path, shell: ad.AnnData, values: np.ndarray) -> None:
             for start in range(0, values.shape[0], step):
                 dataset[start:start + step] = np.asarray(values[start:start + step],
                                                          dtype=dtype)
+                release(values)  # a memory-mapped result: the block read leaves RSS
         os.replace(partial, path)
     except OSError as err:
         _remove_quietly(str(partial))

@@ -125,6 +125,29 @@ def test_allocate_follows_the_budget(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == []  # the file is unlinked; the mapping keeps it
 
 
+def _rss_file_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) / 1024
+    raise KeyError("RssFile")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc only")
+def test_memory_mapped_pages_leave_the_resident_set_and_keep_their_values(monkeypatch,
+                                                                          tmp_path):
+    """A memory-mapped output array written block by block holds about one block in
+    RSS, not the whole array (64 MB here), and keeps every value written."""
+    monkeypatch.setenv(output.ENV_VAR, "1MB")
+    with output.output_scope(tmp_path / "result.h5ad"):
+        array = output.allocate((4096, 4096), np.float32, what="test")
+    assert isinstance(array, output.SpilledArray)
+    before = _rss_file_mb()
+    for start in range(0, 4096, 256):
+        array[start:start + 256] = np.arange(start, start + 256, dtype=np.float32)[:, None]
+    assert _rss_file_mb() - before < 16
+    np.testing.assert_array_equal(array[::512, 7], np.arange(0, 4096, 512, dtype=np.float32))
+
+
 @pytest.mark.parametrize("text, expected", [("1000", 1000), ("2GB", 2 * 2**30),
                                             ("1.5 mb", int(1.5 * 2**20)), ("3k", 3072)])
 def test_memory_budget_setting(monkeypatch, text, expected):
