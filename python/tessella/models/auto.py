@@ -18,7 +18,8 @@ osmFISH + Allen SSp and on the breast-cancer pair (see the README):
    of 0.3 per cell, 0.29 at the limit; breast cancer 0.10 -> 0.21).
 3. **Smoothing over similar spatial cells** (:mod:`tessella.models.smoothing`).
    Each prediction is averaged with those of the cell's ``smoothing`` most
-   similar spatial cells in expression (found by the ``neighbors`` backend).
+   similar spatial cells in expression (found by the ``neighbors`` backend, on
+   the first 50 principal components of the measured genes when there are more).
    Cells alike in expression share a type, so averaging removes the
    measurement noise the shared genes carry into the prediction; neighbours
    in *space* do not share a type (smoothing over them lowered accuracy).
@@ -73,7 +74,7 @@ from tessella.models.linear import (
 )
 from tessella.models.placement import locate_fitted, place_predictions
 from tessella.models.registry import register
-from tessella.models.smoothing import similar_cells, smooth
+from tessella.models.smoothing import principal_points, similar_cells, smooth
 from tessella.params import ImputerParams, NeighborParams, bounded
 
 logger = logging.getLogger(__name__)
@@ -150,8 +151,8 @@ def inner_cross_validation(reference: np.ndarray, spatial: np.ndarray,
     groups = np.array_split(np.random.default_rng(seed).permutation(n_genes),
                             min(folds, n_genes))
     kept = [np.setdiff1d(np.arange(n_genes), held) for held in groups]
-    graphs = [similar_cells(spatial[:, keep], max(neighbours), block_size, search, device)
-              for keep in kept]
+    graphs = [similar_cells(principal_points(spatial[:, keep], seed=seed), max(neighbours),
+                            block_size, search, device) for keep in kept]
     results = []
     for scale in scales:
         ref_features = fit_aligner(reference, scale, seed, len(reference)).mapped(reference)
@@ -246,7 +247,9 @@ class AutoImputer(FittedImputer):
         for start in range(0, len(measured), step):
             predicted[start:start + step] = linear.predict(aligner(measured[start:start + step]))
         if fitted["smoothing"] > 1:
-            index = similar_cells(measured, fitted["smoothing"], self.params.block_size,
+            points = principal_points(measured, seed=self.params.seed,
+                                      max_cells=self.params.inner_cells)
+            index = similar_cells(points, fitted["smoothing"], self.params.block_size,
                                   self.params.neighbors, resolve_device(self.params.device))
             predicted = smooth(predicted, index)
         values = place_predictions(task, genes, predicted, self.name)
