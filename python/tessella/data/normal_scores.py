@@ -19,6 +19,7 @@ a view's rows and transforms them a batch at a time, a row source for training
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -32,6 +33,8 @@ MAX_CELLS = 100_000
 #: Genes of a view whose quantiles are estimated together (the sample read at once
 #: is at most ``MAX_CELLS`` x ``GENE_CHUNK``; each gene's quantiles are its own).
 GENE_CHUNK = 512
+#: Values transformed at once (the rows of a larger block are taken a part at a time).
+TRANSFORM_VALUES = 2**20
 
 
 @dataclass(frozen=True)
@@ -50,23 +53,45 @@ class NormalScores:
     scores: np.ndarray
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        """Normal scores of ``values`` (cells x the same genes)."""
+        """Normal scores of ``values`` (cells x the same genes).
+
+        A value's place among its gene's knots is searched gene by gene; the rest
+        runs on the whole block (``TRANSFORM_VALUES`` values at a time), and a value
+        equal to a knot takes its score from :attr:`_tied_scores` (computed once).
+        """
         out = np.empty(values.shape, dtype=np.float32)
-        cumulative = np.concatenate([[0.0], np.cumsum(ndtr(self.scores))])
-        last = len(self.scores) - 1
-        for j in range(values.shape[1]):
-            knots, x = self.knots[:, j], values[:, j]
-            low = np.searchsorted(knots, x, side="left")
-            high = np.searchsorted(knots, x, side="right")
-            tied = high > low  # equal to knots: the score of their middle quantile
-            mean_tied = ndtri((cumulative[high] - cumulative[low]) / np.maximum(high - low, 1))
-            left, right = np.clip(low - 1, 0, last), np.clip(low, 0, last)
-            span = knots[right] - knots[left]
-            share = np.where(span > 0, (x - knots[left]) / np.where(span > 0, span, 1.0), 0.0)
-            between = self.scores[left] + np.clip(share, 0.0, 1.0) * (
-                self.scores[right] - self.scores[left])
-            out[:, j] = np.where(tied, mean_tied, between)
+        step = max(1, TRANSFORM_VALUES // max(values.shape[1], 1))
+        for start in range(0, len(values), step):
+            out[start:start + step] = self._transform(values[start:start + step])
         return out
+
+    def _transform(self, values: np.ndarray) -> np.ndarray:
+        last = len(self.scores) - 1
+        low = np.empty(values.shape, dtype=np.intp)
+        for j in range(values.shape[1]):
+            low[:, j] = np.searchsorted(self.knots[:, j], values[:, j], side="left")
+        genes = np.arange(values.shape[1])
+        right = np.minimum(low, last)
+        left = np.clip(low - 1, 0, last)
+        knot_right, knot_left = self.knots[right, genes], self.knots[left, genes]
+        tied = knot_right == values  # equal to a knot: its run's middle quantile
+        span = knot_right - knot_left
+        share = np.where(span > 0, (values - knot_left) / np.where(span > 0, span, 1.0), 0.0)
+        between = self.scores[left] + np.clip(share, 0.0, 1.0) * (
+            self.scores[right] - self.scores[left])
+        return np.where(tied, self._tied_scores[right, genes], between)
+
+    @cached_property
+    def _tied_scores(self) -> np.ndarray:
+        """Knots x genes: the score of a value equal to knot ``i`` when ``i`` is the
+        first of the knots equal to it (the normal quantile of the middle of their
+        quantiles)."""
+        cumulative = np.concatenate([[0.0], np.cumsum(ndtr(self.scores))])
+        low = np.arange(len(self.knots))[:, None]
+        high = np.empty(self.knots.shape, dtype=np.intp)
+        for j in range(self.knots.shape[1]):
+            high[:, j] = np.searchsorted(self.knots[:, j], self.knots[:, j], side="right")
+        return ndtri((cumulative[high] - cumulative[low]) / np.maximum(high - low, 1))
 
     def inverse(self, scores: np.ndarray) -> np.ndarray:
         """Values whose normal scores are ``scores`` (cells x the same genes)."""
