@@ -144,27 +144,31 @@ def fit_module(
 
 def predict_blocks(
     blocks: Iterator[tuple[int, int, np.ndarray]],
-    forward: Callable[..., torch.Tensor],
+    forward: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]],
     n_obs: int,
-    n_out: int,
+    n_out: int | tuple[int, ...],
     device: torch.device,
     verbose: bool = False,
     with_rows: bool = False,
-) -> np.ndarray:
+) -> np.ndarray | tuple[np.ndarray, ...]:
     """Run ``forward`` block by block and gather the outputs (cells x ``n_out``).
 
     ``forward`` takes the block as a tensor and, with ``with_rows``, also the
     block's row positions (a ``range``), for methods whose per-cell randomness is
-    keyed on the cell. Memory beyond the output array grows with the block size,
-    not with ``n_obs``; the output array itself is memory-mapped when it exceeds the
-    memory budget (:func:`tessella.output.allocate`).
+    keyed on the cell. It returns one tensor, or with ``n_out`` a tuple of widths
+    one tensor per width, gathered into one array each (no copy to split them
+    afterwards). Memory beyond the output arrays grows with the block size, not
+    with ``n_obs``; an output array is memory-mapped when it exceeds the memory
+    budget (:func:`tessella.output.allocate`).
     """
-    out = allocate((n_obs, n_out), np.float32, what="predicted values")
+    widths = (n_out,) if isinstance(n_out, int) else tuple(n_out)
+    outs = [allocate((n_obs, width), np.float32, what="predicted values") for width in widths]
     with torch.no_grad(), tqdm(total=n_obs, desc="predicting", disable=not verbose,
                                leave=False) as bar:
         for start, stop, block in blocks:
             tensor = torch.from_numpy(block).to(device)
             result = forward(tensor, range(start, stop)) if with_rows else forward(tensor)
-            out[start:stop] = result.float().cpu().numpy()
+            for out, part in zip(outs, (result,) if torch.is_tensor(result) else result):
+                out[start:stop] = part.float().cpu().numpy()
             bar.update(stop - start)
-    return out
+    return outs[0] if isinstance(n_out, int) else tuple(outs)

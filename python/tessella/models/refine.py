@@ -406,16 +406,14 @@ class RefineImputer(TorchImputer):
             inputs = torch.zeros(len(cells), len(found), device=device)
             inputs[:, torch.as_tensor(found, device=device)] = cells
             cell_latent = network.cell_encoder(inputs)
-            return torch.cat([network.activation(cell_latent @ gene_latent.T), cell_latent], 1)
+            return network.activation(cell_latent @ gene_latent.T), cell_latent
 
-        n_out = len(task.output_genes)
-        both = self.predict_in_blocks(measured.blocks(self.params.batch_size), forward,
-                                      task.spatial.n_obs, n_out + self.params.latent)
-        values, latent = both[:, :n_out], both[:, n_out:]
+        values, latent = self.predict_in_blocks(
+            measured.blocks(self.params.batch_size), forward, task.spatial.n_obs,
+            (len(task.output_genes), self.params.latent))
         keep_measured(values, task, np.flatnonzero((own < 0)[: task.n_measured]
                                                    & ~smoothed[: task.n_measured]))
-        return Prediction(values=np.ascontiguousarray(values),
-                          latent=np.ascontiguousarray(latent))
+        return Prediction(values=values, latent=latent)
 
     def _kernel_weights(self, vectors: np.ndarray) -> np.ndarray:
         """Kernel weights (genes x embedded input genes) at the fitted kernel power."""

@@ -105,9 +105,11 @@ class TorchImputer(FittedImputer):
         return self.module
 
     def predict_in_blocks(self, blocks: Iterator[tuple[int, int, np.ndarray]],
-                          forward: Callable[..., torch.Tensor], n_obs: int, n_out: int,
-                          with_rows: bool = False) -> np.ndarray:
-        """``forward`` over blocks of cells without gradients (cells x ``n_out``)."""
+                          forward: Callable[..., torch.Tensor | tuple[torch.Tensor, ...]],
+                          n_obs: int, n_out: int | tuple[int, ...], with_rows: bool = False
+                          ) -> np.ndarray | tuple[np.ndarray, ...]:
+        """``forward`` over blocks of cells without gradients (cells x ``n_out``; one
+        array per width when ``n_out`` is a tuple, see :func:`predict_blocks`)."""
         self.require_module().eval()
         return predict_blocks(blocks, forward, n_obs, n_out, self.device, self.params.verbose,
                               with_rows=with_rows)
