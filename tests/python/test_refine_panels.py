@@ -116,11 +116,10 @@ def test_refine_denoises_a_whole_sequencing_slide_without_a_table(name):
 # gene vectors alone): atlas vectors (Allen SSp, 20 axes) against the same table
 # with its gene names permuted (seeds 0-2). At 60 epochs (this test): median
 # Spearman 0.270 against 0.233, 0.186, 0.156 (mean 0.192 +- 0.032), so above
-# every permuted run. At 200 epochs: 0.276 against 0.176 +- 0.020; ESM-2 0.185
-# against 0.179 +- 0.006
-# (ESM-2 says almost nothing about co-expression). A second panel (breast
-# cancer layer 1, its 300 most variable genes, vectors from layer 2): 0.293
-# against 0.201 +- 0.001.
+# every permuted run. At 200 epochs: 0.274 against 0.186 +- 0.004; ESM-2 0.161
+# against 0.190 +- 0.012 (ESM-2 says almost nothing about co-expression). A
+# second panel (breast cancer layer 1, its 300 most variable genes, vectors from
+# layer 2): 0.293 against 0.201 +- 0.001.
 
 
 @pytest.mark.slow
