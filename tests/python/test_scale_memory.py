@@ -13,7 +13,8 @@ float64; a dense float32 copy of the slide's measured genes alone, 84 MB). The
 bound is 140 MB: less than half of one densified result, while what may grow
 with N stays well below it (a latent space of 30 to 64 float32 values per cell,
 cell names, per-cell size factors and flags: a few hundred bytes per cell, about
-20-40 MB; measured growth for knn: 60-90 MB, the rest allocator and HDF5 noise).
+20-40 MB; measured growth: knn 60-90 MB, refine about 100 MB, the rest allocator,
+HDF5 and torch noise).
 The memory budget is set to 32 MB so the outputs are memory-mapped, as they are
 at a million cells by default; memory-mapped pages would count in RSS as they are
 written had they not left it (``tessella.output.SpilledArray``).
@@ -100,12 +101,7 @@ def peak_mb(method: str, n_cells: int, paths: dict) -> float:
     return json.loads(run.stdout.strip().splitlines()[-1])["peak_mb"]
 
 
-@pytest.mark.parametrize("method", [
-    "knn",
-    pytest.param("refine", marks=pytest.mark.xfail(
-        reason="refine.predict returns np.ascontiguousarray(values): a dense in-memory "
-               "copy of the (memory-mapped) result", strict=False)),
-])
+@pytest.mark.parametrize("method", ["knn", "refine"])
 def test_peak_memory_of_a_run_does_not_grow_with_the_slide(slides, method):
     small, large = (peak_mb(method, n_cells, slides) for n_cells in SIZES)
     assert large - small < BOUND_MB, (
