@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 ENV_VAR = "TESSELLA_MEMORY_BUDGET"
 #: Share of the available memory one output array may take before it goes to disk.
 BUDGET_SHARE = 0.25
+#: With ``out=`` the result goes to disk anyway: an output array above this many
+#: bytes is memory-mapped next to the file (unless ``TESSELLA_MEMORY_BUDGET`` is set).
+OUT_OF_CORE_BYTES = 256 * 2**20
 #: Bytes of ``X`` written per block by :func:`write_h5ad`.
 BLOCK_BYTES = 64 * 2**20
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30,
@@ -146,7 +149,9 @@ def gigabytes(n_bytes: float) -> str:
 def allocate(shape: tuple[int, ...], dtype: np.dtype | type = np.float32,
              fill: float | None = None, what: str = "output values") -> np.ndarray:
     """An array of ``shape``: in memory when it fits the budget
-    (:func:`memory_budget`), else memory-mapped on a temporary file.
+    (:func:`memory_budget`; within an :func:`output_scope` writing to ``out``, at
+    most :data:`OUT_OF_CORE_BYTES` unless the budget is set), else memory-mapped
+    on a temporary file.
 
     The file lies next to the result file of the current :func:`output_scope`
     (else in the system's temporary folder) and is removed at once (POSIX: the
@@ -156,8 +161,10 @@ def allocate(shape: tuple[int, ...], dtype: np.dtype | type = np.float32,
     shape = tuple(int(n) for n in shape)
     dtype = np.dtype(dtype)
     n_bytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    budget = memory_budget()
     scope = _SCOPE.get()
+    budget = memory_budget()
+    if scope is not None and scope.directory is not None and not os.environ.get(ENV_VAR):
+        budget = min(budget, OUT_OF_CORE_BYTES)  # written to out= anyway
     size = f"{' x '.join(map(str, shape))} {dtype.name}, {gigabytes(n_bytes)}"
     if n_bytes <= budget or n_bytes == 0:
         logger.info("%s (%s) held in memory (budget %s)", what, size, gigabytes(budget))

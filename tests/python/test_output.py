@@ -125,6 +125,18 @@ def test_allocate_follows_the_budget(monkeypatch, tmp_path):
     assert list(tmp_path.iterdir()) == []  # the file is unlinked; the mapping keeps it
 
 
+def test_with_out_a_large_output_array_is_memory_mapped_by_default(monkeypatch, tmp_path):
+    monkeypatch.delenv(output.ENV_VAR, raising=False)
+    monkeypatch.setattr(output, "OUT_OF_CORE_BYTES", 2**20)
+    assert type(output.allocate((1000, 1000), np.float32)) is np.ndarray  # no out=
+    with output.output_scope(tmp_path / "result.h5ad"):
+        assert isinstance(output.allocate((1000, 1000), np.float32), np.memmap)
+        assert type(output.allocate((100, 100), np.float32)) is np.ndarray
+    monkeypatch.setenv(output.ENV_VAR, "1GB")  # a budget the user sets wins
+    with output.output_scope(tmp_path / "result.h5ad"):
+        assert type(output.allocate((1000, 1000), np.float32)) is np.ndarray
+
+
 def _rss_file_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("RssFile:"):
