@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Impute and denoise genes in spatial transcriptomics.",
         epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    refine = _predict_parser(sub, "refine", "reference-free refinement with gene embeddings")
+    refine = _predict_parser(sub, "refine", "reference-free: denoise any panel, impute "
+                                            "genes from their embeddings")
     refine.add_argument("--embeddings", help="gene-embedding table (without one, refine "
                                               "denoises the measured genes only)")
     refine.add_argument("--model", metavar="MODEL.pt",

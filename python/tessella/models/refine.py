@@ -222,7 +222,8 @@ class RefineImputer(TorchImputer):
     """
 
     name = "refine"
-    summary = "reference-free refinement with gene embeddings (spRefine style)"
+    summary = ("reference-free: denoises any panel; imputes genes from their embeddings "
+               "(spRefine style)")
     params_class = RefineParams
     requires_embeddings = True
     denoises_without_embeddings = True
