@@ -140,3 +140,14 @@ def test_atlas_vectors_impute_better_than_the_same_vectors_permuted(osmfish):
         shuffled.append(spearman(permuted))
     real = spearman(table)
     assert real > max(shuffled) + 0.02 and real > np.mean(shuffled) + 0.05, (real, shuffled)
+
+
+def test_a_model_without_a_table_returns_new_measured_genes_as_read(sim):
+    model = tessella.fit(sim.spatial[:, 5:], method="refine", **FAST)
+    out = tessella.predict(model, sim.spatial, embeddings=sim.embeddings, genes=[])
+    counts = np.asarray(sim.spatial.X, dtype=np.float64)  # scaled to the model's total
+    read = np.log1p(counts / counts.sum(1, keepdims=True) * model.preprocessing["target_sum"])
+    np.testing.assert_allclose(out.X[:, :5], read[:, :5], rtol=1e-5)
+    unmeasured = [g for g in sim.embeddings.index if g not in set(sim.spatial.var_names)]
+    with pytest.raises(InputError, match="fitted without gene embeddings"):
+        tessella.predict(model, sim.spatial, embeddings=sim.embeddings, genes=unmeasured[:1])

@@ -389,6 +389,8 @@ class RefineImputer(TorchImputer):
         embedded_output = (np.zeros(len(task.output_genes), dtype=bool) if task.embedded is None
                            else np.asarray(task.embedded, dtype=bool))
         smoothed = embedded_output & (own < 0)
+        if not len(self.fitted["gene_vectors"]):  # no kernel: new measured genes stay as read
+            smoothed[: task.n_measured] = False
         with torch.no_grad():
             vectors = torch.from_numpy(self.fitted["gene_vectors"]).to(device)
             input_latent = network.gene_latent(vectors)
@@ -403,7 +405,7 @@ class RefineImputer(TorchImputer):
                     weights.to(device) @ embedded_latent)
         measured = task.measured(columns[found])
 
-        def forward(cells: torch.Tensor) -> torch.Tensor:
+        def forward(cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             inputs = torch.zeros(len(cells), len(found), device=device)
             inputs[:, torch.as_tensor(found, device=device)] = cells
             cell_latent = network.cell_encoder(inputs)
