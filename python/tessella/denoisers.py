@@ -36,9 +36,8 @@ import pandas as pd
 from tessella.data.normalize import normalized_view
 from tessella.device import resolve_device
 from tessella.errors import InputError
-from tessella.models.pca import principal_axes
 from tessella.models.peers.common import PEERS_INSTALL, import_peer, quiet, seeded
-from tessella.models.smoothing import smooth
+from tessella.models.smoothing import principal_points, smooth
 from tessella.neighbors import NeighbourIndex
 
 #: Principal components of the expression space ``knn_smoothing`` searches in.
@@ -160,8 +159,7 @@ def _knn_smoothing(slide: Slide, seed: int, verbose: bool, device: str, k: int,
                    n_components: int) -> np.ndarray:
     values = slide.log_normalised()
     n_components = max(1, min(n_components, values.shape[1] - 1, values.shape[0] - 1))
-    centred = values - values.mean(axis=0)
-    coordinates = centred @ principal_axes(values, n_components)
+    coordinates = principal_points(values, n_components, seed, max_cells=len(values))
     return smooth(values, euclidean_neighbours(coordinates, _check_k(k)))
 
 

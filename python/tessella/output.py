@@ -131,11 +131,15 @@ def available_memory() -> int:
         return 8 * 2**30  # no way to ask: assume a small machine
 
 
-def memory_budget() -> int:
+def memory_budget(writing_out: bool = False) -> int:
     """Bytes an output array may take in memory: ``TESSELLA_MEMORY_BUDGET`` when set,
-    else :data:`BUDGET_SHARE` of the available memory."""
+    else :data:`BUDGET_SHARE` of the available memory, at most
+    :data:`OUT_OF_CORE_BYTES` when ``writing_out`` (the result goes to a file anyway)."""
     text = os.environ.get(ENV_VAR, "").strip()
-    return parse_bytes(text) if text else int(available_memory() * BUDGET_SHARE)
+    if text:
+        return parse_bytes(text)
+    share = int(available_memory() * BUDGET_SHARE)
+    return min(share, OUT_OF_CORE_BYTES) if writing_out else share
 
 
 def gigabytes(n_bytes: float) -> str:
@@ -162,9 +166,7 @@ def allocate(shape: tuple[int, ...], dtype: np.dtype | type = np.float32,
     dtype = np.dtype(dtype)
     n_bytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
     scope = _SCOPE.get()
-    budget = memory_budget()
-    if scope is not None and scope.directory is not None and not os.environ.get(ENV_VAR):
-        budget = min(budget, OUT_OF_CORE_BYTES)  # written to out= anyway
+    budget = memory_budget(writing_out=scope is not None and scope.directory is not None)
     size = f"{' x '.join(map(str, shape))} {dtype.name}, {gigabytes(n_bytes)}"
     if n_bytes <= budget or n_bytes == 0:
         logger.info("%s (%s) held in memory (budget %s)", what, size, gigabytes(budget))

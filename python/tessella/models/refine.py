@@ -58,6 +58,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from tessella.columns import pearson_columns
 from tessella.data.genes import describe_missing, gene_key, match_genes
 from tessella.data.task import ImputationTask
 from tessella.errors import InputError
@@ -251,11 +252,12 @@ class RefineImputer(TorchImputer):
                 "table; check that the table uses the same gene names as the data (without "
                 "genes to impute, refine denoises any panel).")
 
-    def _embedded(self, task: ImputationTask) -> np.ndarray:
-        """Which measured genes of ``task`` have an embedding."""
+    @staticmethod
+    def _embedded(task: ImputationTask) -> np.ndarray:
+        """Which output genes of ``task`` have an embedding (none without a table)."""
         if task.embedded is None:
-            return np.zeros(task.n_measured, dtype=bool)
-        return np.asarray(task.embedded[: task.n_measured], dtype=bool)
+            return np.zeros(len(task.output_genes), dtype=bool)
+        return np.asarray(task.embedded, dtype=bool)
 
     def _objective(self, is_counts: bool) -> str:
         """The training objective: ``params.objective``, except that splitting counts
@@ -302,7 +304,7 @@ class RefineImputer(TorchImputer):
         self._check_task(task)
         is_counts = task.spatial.scale is not None
         self.fitted = self._fitted(
-            list(task.measured_genes), self._embedded(task),
+            list(task.measured_genes), self._embedded(task)[: task.n_measured],
             None if task.embeddings is None else task.embeddings[: task.n_measured],
             self._objective(is_counts), task.target_sum)
         rows = (replace(task.spatial, scale=None) if self.fitted["objective"] == "count_split"
@@ -386,9 +388,7 @@ class RefineImputer(TorchImputer):
         input_genes = self.fitted["input_genes"]
         own = match_genes(task.output_genes, input_genes)
         own[task.n_measured:] = -1  # genes to impute come from their neighbours in gene space
-        embedded_output = (np.zeros(len(task.output_genes), dtype=bool) if task.embedded is None
-                           else np.asarray(task.embedded, dtype=bool))
-        smoothed = embedded_output & (own < 0)
+        smoothed = self._embedded(task) & (own < 0)
         if not len(self.fitted["gene_vectors"]):  # no kernel: new measured genes stay as read
             smoothed[: task.n_measured] = False
         with torch.no_grad():
@@ -454,7 +454,7 @@ class RefineImputer(TorchImputer):
             for power in KERNEL_POWERS:
                 weights = torch.from_numpy(kernel_weights(similarity[keep], power)).to(device)
                 predicted = network.activation(cells @ (weights @ latent).T).cpu().numpy()
-                scores[power] = np.nanmedian(column_correlations(predicted, values[:, held]))
+                scores[power] = np.nanmedian(pearson_columns(predicted, values[:, held]))
         best = max(scores, key=lambda power: (scores[power], -power))
         logger.info("refine: kernel power %g (held-out measured genes, median Pearson %s)",
                     best, ", ".join(f"{p:g}: {r:.3f}" for p, r in scores.items()))
@@ -465,21 +465,12 @@ def kernel_weights(similarity: np.ndarray, power: float) -> np.ndarray:
     """Rows of positive ``similarity`` raised to ``power`` and normalised to sum to one
     (uniform over the finite entries where none is positive)."""
     finite = np.isfinite(similarity)
-    weights = np.where(finite, np.maximum(np.where(finite, similarity, 0.0), 0.0), 0.0)
-    weights = np.where(finite, weights ** power, 0.0) if power > 0 else finite.astype(float)
+    positive = np.maximum(np.where(finite, similarity, 0.0), 0.0)
+    weights = positive ** power if power > 0 else finite.astype(float)
     totals = weights.sum(axis=1, keepdims=True)
     uniform = finite / np.maximum(finite.sum(axis=1, keepdims=True), 1)
     return np.where(totals > 0, weights / np.where(totals > 0, totals, 1.0),
                     uniform).astype(np.float32)
-
-
-def column_correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each column of ``a`` with the same column of ``b``
-    (NaN where either is constant)."""
-    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
-    scale = np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(scale > 0, (a * b).sum(axis=0) / scale, np.nan)
 
 
 def _union_genes(tasks: Sequence[ImputationTask]) -> tuple[list[str], list[np.ndarray | None]]:
