@@ -137,27 +137,46 @@
 # Tissue coordinates of every image (v4 Visium: imagerow/imagecol; v5 FOV:
 # x, y and cell columns), matched to the cells; NULL when some cell has none.
 .seuratCoords <- function(x, cells) {
-    images <- SeuratObject::Images(x)
-    if (!length(images)) {
+    matched <- .imageCoords(x, cells)
+    if (is.null(matched)) {
         return(NULL)
     }
-    pieces <- lapply(images, function(image) {
-        xy <- as.data.frame(SeuratObject::GetTissueCoordinates(x[[image]]))
-        if ("cell" %in% colnames(xy)) {
-            rownames(xy) <- xy$cell
-        }
-        pair <- if (all(c("x", "y") %in% colnames(xy))) c("x", "y") else
-            c("imagecol", "imagerow")
-        as.matrix(xy[, pair])
-    })
-    coords <- do.call(rbind, pieces)
-    matched <- coords[match(cells, rownames(coords)), , drop = FALSE]
     if (anyNA(matched)) {
         .tessellaMessage("Coordinates are missing for ", sum(!stats::complete.cases(
             matched)), " cell(s); continuing without coordinates.")
         return(NULL)
     }
-    unname(matched)
+    unname(matched[, 1:2, drop = FALSE])
+}
+
+# Every image's tissue coordinates (Visium: imagecol, imagerow, at full
+# resolution with `fullResolution`, else GetTissueCoordinates()'s default
+# scale; FOV: x, y and a cell column; z where an image has one), matched to
+# `cells` (NA rows for cells no image places); NULL without images.
+.imageCoords <- function(x, cells, fullResolution = FALSE) {
+    images <- SeuratObject::Images(x)
+    if (!length(images)) {
+        return(NULL)
+    }
+    pieces <- lapply(images, function(image) {
+        xy <- .tissueCoordinates(x[[image]], fullResolution)
+        if ("cell" %in% colnames(xy)) {
+            rownames(xy) <- xy$cell
+        }
+        pair <- if (all(c("x", "y") %in% colnames(xy))) c("x", "y") else
+            c("imagecol", "imagerow")
+        as.matrix(xy[, c(pair, intersect("z", colnames(xy)))])
+    })
+    coords <- do.call(rbind, pieces)
+    coords[match(cells, rownames(coords)), , drop = FALSE]
+}
+
+.tissueCoordinates <- function(image, fullResolution = FALSE) {
+    visium <- methods::is(image, "VisiumV1") || methods::is(image, "VisiumV2")
+    xy <- if (fullResolution && visium)
+        SeuratObject::GetTissueCoordinates(image, scale = NULL) else
+        SeuratObject::GetTissueCoordinates(image)
+    as.data.frame(xy)
 }
 
 # Gene-embedding table: a file path, or a matrix / data.frame with genes as

@@ -141,34 +141,13 @@
 # Every image's tissue coordinates in full-resolution units (Visium:
 # imagecol, imagerow; FOV: x, y and a cell column), matched to the cells.
 .seuratSpatial <- function(x) {
-    images <- SeuratObject::Images(x)
-    if (!length(images)) {
-        return(NULL)
-    }
-    pieces <- lapply(images, function(image) {
-        xy <- .tissueCoordinates(x[[image]])
-        if ("cell" %in% colnames(xy)) {
-            rownames(xy) <- xy$cell
-        }
-        pair <- if (all(c("x", "y") %in% colnames(xy))) c("x", "y") else
-            c("imagecol", "imagerow")
-        as.matrix(xy[, c(pair, intersect("z", colnames(xy)))])
-    })
-    xy <- do.call(rbind, pieces)
-    matched <- xy[match(colnames(x), rownames(xy)), , drop = FALSE]
-    if (anyNA(matched)) {
+    matched <- .imageCoords(x, colnames(x), fullResolution = TRUE)
+    if (!is.null(matched) && anyNA(matched)) {
         .tessellaStop(sum(!stats::complete.cases(matched)), " cell(s) of x ",
-            "have no coordinates in its images (", paste(images,
+            "have no coordinates in its images (", paste(SeuratObject::Images(x),
             collapse = ", "), "); subset x to the cells with coordinates.")
     }
     matched
-}
-
-.tissueCoordinates <- function(image) {
-    xy <- if (methods::is(image, "VisiumV1") || methods::is(image, "VisiumV2"))
-        SeuratObject::GetTissueCoordinates(image, scale = NULL) else
-        SeuratObject::GetTissueCoordinates(image)
-    as.data.frame(xy)
 }
 
 # Log-normalised values of `genes` measured by `measured` (an object or a

@@ -25,6 +25,16 @@ downstreamData <- local({
     }
 })
 
+# The SCE result with a third coordinate, z = 1, 2, ..., in its "spatial"
+# reducedDim.
+downstream3d <- function() {
+    sce <- downstreamData()$sce
+    xy <- SingleCellExperiment::reducedDim(sce, "spatial")
+    SingleCellExperiment::reducedDim(sce, "spatial") <- cbind(xy,
+        z = seq_len(nrow(xy)))
+    sce
+}
+
 # The same cells as a Seurat object whose coordinates come from an FOV
 # (GetTissueCoordinates() gives x, y and a cell column), with the "auto"
 # result.

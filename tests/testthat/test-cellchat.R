@@ -82,11 +82,8 @@ test_that("a Seurat object with FOV coordinates (x, y, cell) gives 2 columns", {
 })
 
 test_that("3-D coordinates become the two columns CellChat takes", {
-    data <- downstreamData()
-    sce <- data$sce
-    xy <- SingleCellExperiment::reducedDim(sce, "spatial")
-    SingleCellExperiment::reducedDim(sce, "spatial") <- cbind(xy,
-        seq_len(nrow(xy)))
+    sce <- downstream3d()
+    xy <- SingleCellExperiment::reducedDim(sce, "spatial")[, 1:2]
     input <- suppressMessages(toCellChat(sce, group = "ClusterName",
         technology = "MERFISH"))
     expect_identical(colnames(input$coordinates), c("x", "y"))

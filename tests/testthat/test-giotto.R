@@ -71,15 +71,11 @@ test_that("toGiotto on a Seurat object with FOV coordinates", {
 })
 
 test_that("3-D coordinates give sdimz; no counts give no raw layer", {
-    data <- downstreamData()
-    sce <- data$sce
-    xy <- SingleCellExperiment::reducedDim(sce, "spatial")
-    SingleCellExperiment::reducedDim(sce, "spatial") <- cbind(xy,
-        z = seq_len(nrow(xy)))
+    sce <- downstream3d()
     input <- suppressMessages(toGiotto(sce))
     expect_identical(colnames(input$spatial_locs),
         c("cell_ID", "sdimx", "sdimy", "sdimz"))
-    expect_equal(input$spatial_locs$sdimz, seq_len(nrow(xy))[-5])
+    expect_equal(input$spatial_locs$sdimz, seq_len(ncol(sce))[-5])
     expect_message(noRaw <- toGiotto(sce, assay = "nope"),
         "has only the normalized layer")
     expect_identical(names(noRaw$expression), "normalized")
