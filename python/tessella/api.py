@@ -88,7 +88,9 @@ def _result(inputs: Inputs, model: Imputer, task: ImputationTask, start: float,
         return result
     write_h5ad(out, result, prediction.values)
     del result, prediction  # a memory-mapped array is freed (and its file with it)
-    return ad.read_h5ad(out, backed="r")
+    written = ad.read_h5ad(out, backed="r")
+    written.uns["tessella"] = provenance  # as in memory (the file turns lists into arrays)
+    return written
 
 
 def _run(inputs: Inputs, method: str, genes: Sequence[str] | None,

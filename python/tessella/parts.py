@@ -86,6 +86,8 @@ def result_to_parts(result: ad.AnnData, h5ad: str | None = None) -> dict[str, An
     holds ``measured`` and ``reliability``), ``refined`` and ``imputed`` are
     None and ``file`` is the path: R reads ``X`` as an HDF5-backed matrix,
     genes x cells as rhdf5 reverses the dimensions, so nothing is transposed.
+    A result opened backed (written with ``out=``) is already in its file: its
+    parts name that file, and the file is closed for R to read.
     """
     measured = result.var["measured"].to_numpy(dtype=bool)
     latent = result.obsm.get("X_tessella") if "X_tessella" in result.obsm else None
@@ -101,7 +103,10 @@ def result_to_parts(result: ad.AnnData, h5ad: str | None = None) -> dict[str, An
                   else np.zeros(result.n_obs, dtype=bool)),
         "file": None,
     }
-    if h5ad is not None:
+    if result.isbacked:
+        parts["file"] = str(result.filename)
+        result.file.close()
+    elif h5ad is not None:
         write_values(h5ad, result)
         parts["file"] = str(h5ad)
     else:
@@ -132,11 +137,29 @@ def write_values(path: str, result: ad.AnnData) -> None:
 def _result_parts(result: ad.AnnData, options: dict[str, Any]) -> dict[str, Any]:
     """A result's parts; through ``options["hdf5_file"]`` when it holds at least
     ``options["hdf5_threshold"]`` values (cells x genes)."""
-    path, threshold = options.get("hdf5_file"), options.get("hdf5_threshold")
-    large = threshold is not None and result.n_obs * result.n_vars >= float(threshold)
-    if path is not None and large:
-        return result_to_parts(result, h5ad=str(path))
+    if options.get("hdf5_file") is not None and _large(result.shape, options):
+        return result_to_parts(result, h5ad=str(options["hdf5_file"]))
     return result_to_parts(result)
+
+
+def _large(shape: tuple[int, int], options: dict[str, Any]) -> bool:
+    threshold = options.get("hdf5_threshold")
+    return threshold is not None and shape[0] * shape[1] >= float(threshold)
+
+
+def _out_file(spatial: ad.AnnData, reference: ad.AnnData | None,
+              options: dict[str, Any], handover: dict[str, Any]) -> str | None:
+    """``handover["hdf5_file"]`` when the result is expected to reach the threshold,
+    so that the engine writes it there block by block (``out=``) instead of
+    holding it whole: the expected genes are the slide's and the requested ones
+    (without ``genes``, the reference's)."""
+    if handover.get("hdf5_file") is None:
+        return None
+    requested = options.get("genes")
+    extra = (len(requested) if requested is not None
+             else 0 if reference is None else reference.n_vars)
+    return (str(handover["hdf5_file"])
+            if _large((spatial.n_obs, spatial.n_vars + extra), handover) else None)
 
 
 def run_parts(
@@ -207,11 +230,12 @@ def _run(verb: str, spatial: dict[str, Any], reference: dict[str, Any] | None,
     spatial_data = anndata_from_parts(**spatial)
     reference_data = None if reference is None else anndata_from_parts(**reference)
     table = embedding_table(**embeddings) if isinstance(embeddings, dict) else embeddings
-    if verb == "refine":
-        return _result_parts(api.refine(spatial_data, table, **options), handover)
-    if verb == "impute":
-        return _result_parts(api.impute(spatial_data, reference_data, embeddings=table,
-                                        **options), handover)
+    if verb in ("refine", "impute"):
+        out = _out_file(spatial_data, reference_data, options, handover)
+        result = (api.refine(spatial_data, table, out=out, **options) if verb == "refine"
+                  else api.impute(spatial_data, reference_data, embeddings=table, out=out,
+                                  **options))
+        return _result_parts(result, handover)
     if verb == "fit":
         return fit_parts(spatial_data, reference_data, table, options)
     if verb == "predict":

@@ -48,3 +48,19 @@ def test_a_result_over_the_threshold_goes_through_an_h5ad_file(sim, tmp_path):
     assert list(written.var_names) == small["measured_genes"] + small["imputed_genes"]
     assert written.var["measured"].sum() == 12
     assert large["imputed_genes"] == small["imputed_genes"]
+
+
+def test_an_expected_large_result_is_written_by_the_engine_block_by_block(sim, tmp_path):
+    """The slide's and requested genes reach the threshold, so the engine writes the
+    result itself (``out=``), never holding it whole; its provenance is the one an
+    in-memory result has (lists, not the arrays the file would give back)."""
+    path = tmp_path / "result.h5ad"
+    threshold = sim.spatial.n_obs * (12 + 5)
+    small = _impute(sim, hdf5_file=str(path), hdf5_threshold=threshold + 1)
+    large = _impute(sim, hdf5_file=str(path), hdf5_threshold=threshold)
+    assert small["provenance"]["output"] != "h5ad"
+    assert large["provenance"]["output"] == "h5ad" and large["file"] == str(path)
+    np.testing.assert_array_equal(ad.read_h5ad(path).X[:, 12:], small["imputed"].T)
+    for key in ("notes", "undetected_genes"):
+        assert isinstance(large["provenance"][key], list)
+        assert large["provenance"][key] == small["provenance"][key]
