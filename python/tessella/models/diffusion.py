@@ -259,11 +259,16 @@ def sampling_path(timesteps: int, steps: int) -> torch.Tensor:
 
 
 def ddim_sample(network: Denoiser, shared: torch.Tensor, noise: torch.Tensor,
-                known: torch.Tensor, alpha_bar: torch.Tensor, steps: int) -> torch.Tensor:
+                known: torch.Tensor, alpha_bar: torch.Tensor, steps: int,
+                samples: int = 1) -> torch.Tensor:
     """Reverse the chain with ``steps`` deterministic DDIM steps; the shared genes
-    are held at ``shared`` throughout. Returns the final x0 (rows x genes)."""
+    are held at ``shared`` (one row per cell) throughout. ``noise`` has ``samples``
+    consecutive rows per cell; the profile condition (the LSTM, the same for a
+    cell's samples) is computed once per cell. Returns the final x0 (rows of
+    ``noise`` x genes)."""
     path = sampling_path(len(alpha_bar), steps).to(shared.device)
-    profile = network.condition(shared)
+    profile = network.condition(shared).repeat_interleave(samples, dim=0)
+    shared = shared.repeat_interleave(samples, dim=0)
     x = torch.empty(len(shared), len(known), device=shared.device)
     x[:, known], x[:, ~known] = shared, noise
     estimate = x
@@ -373,9 +378,8 @@ class DiffusionImputer(TorchImputer):
             shared = torch.as_tensor(spatial.transform(block.cpu().numpy()), device=device)
             noise = torch.as_tensor(antithetic_noise(self.params.seed, rows, samples,
                                                      n_targets), device=device)
-            x0 = ddim_sample(network, shared.repeat_interleave(samples, dim=0),
-                             noise.flatten(0, 1), known_t, alpha_bar,
-                             self.params.sampling_steps)[:, ~known_t]
+            x0 = ddim_sample(network, shared, noise.flatten(0, 1), known_t, alpha_bar,
+                             self.params.sampling_steps, samples)[:, ~known_t]
             values = reference.inverse(x0.cpu().numpy())
             return torch.from_numpy(values.reshape(len(rows), samples, -1).mean(axis=1))
 
