@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import anndata as ad
 import numpy as np
@@ -17,9 +18,11 @@ from tessella import output, runner
 from tessella.cli import main
 from tessella.data.empty import EMPTY_COLUMN
 from tessella.errors import InputError
+from tessella.models.placement import FittedGenes, place_predictions
 
 N_MEASURED = 24
-RUNS = {"knn": {}, "refine": {"max_epochs": 3}, "auto": {}}
+RUNS = {"knn": {}, "refine": {"max_epochs": 3}, "auto": {},
+        "graph": {"max_epochs": 2, "ae_epochs": 2, "rounds": 1}}
 PROVENANCE = ("method", "params", "notes", "input_scale", "n_measured", "n_imputed",
               "versions", "empty_cells", "undetected_genes", "reference_cells_left_out",
               "output", "seconds")
@@ -158,6 +161,26 @@ def test_memory_mapped_pages_leave_the_resident_set_and_keep_their_values(monkey
         array[start:start + 256] = np.arange(start, start + 256, dtype=np.float32)[:, None]
     assert _rss_file_mb() - before < 16
     np.testing.assert_array_equal(array[::512, 7], np.arange(0, 4096, 512, dtype=np.float32))
+
+
+def test_placed_predictions_are_not_copied_or_held_whole(monkeypatch, tmp_path):
+    """Every output gene in order: the predictions are the result. Some columns:
+    they are copied a block of cells at a time and a memory-mapped source leaves
+    the resident set as it is read (64 MB here)."""
+    monkeypatch.setenv(output.ENV_VAR, "1MB")
+    task = SimpleNamespace(spatial=SimpleNamespace(n_obs=8192), output_genes=list(range(2048)),
+                           n_measured=1)
+    genes = FittedGenes(shared=np.array([0]), columns=np.arange(2048))
+    with output.output_scope(tmp_path / "result.h5ad"):
+        predicted = output.allocate((8192, 2049), np.float32, what="test")
+        for start in range(0, 8192, 512):
+            predicted[start:start + 512] = np.arange(2049, dtype=np.float32) + start
+        before = _rss_file_mb()
+        values = place_predictions(task, genes, predicted, "test", take=np.arange(1, 2049))
+        assert _rss_file_mb() - before < 16
+    np.testing.assert_array_equal(values[::1024, :3], predicted[::1024, 1:4])
+    every = np.zeros((5, 2048), dtype=np.float32)
+    assert place_predictions(task, genes, every, "test") is every
 
 
 @pytest.mark.parametrize("text, expected", [("1000", 1000), ("2GB", 2 * 2**30),

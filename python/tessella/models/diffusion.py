@@ -386,6 +386,6 @@ class DiffusionImputer(TorchImputer):
         blocks = task.measured(genes.shared).blocks(max(1, SAMPLING_ROWS // samples))
         predicted = self.predict_in_blocks(blocks, forward, task.spatial.n_obs, n_targets,
                                            with_rows=True)
-        wanted = targets.wanted[~known]
-        values = place_predictions(task, targets, predicted[:, wanted], self.name)
+        values = place_predictions(task, targets, predicted, self.name,
+                                   take=np.flatnonzero(targets.wanted[~known]))
         return Prediction(values=values)

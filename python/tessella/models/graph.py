@@ -460,17 +460,18 @@ class GraphImputer(TorchImputer):
 
         blocks = query.blocks(self._cells_per_batch(min(
             self.params.batch_size * 4, block_size_for(len(state.reference), 4096))))
-        n_out = len(self.fitted["output_genes"])
+        widths = (len(self.fitted["output_genes"]), state.autoencoder.encoder.out_features)
         workers = torch.get_num_threads() if device.type == "cpu" else 1
         with parts_in_parallel(workers) as run:
-            both = self.predict_in_blocks(blocks, lambda block: run(cells, block),
-                                          task.spatial.n_obs,
-                                          n_out + state.autoencoder.encoder.out_features)
-        values = place_predictions(task, genes, both[:, :n_out][:, genes.wanted], self.name)
+            predicted, latent = self.predict_in_blocks(
+                blocks, lambda block: run(cells, block).split(widths, dim=1),
+                task.spatial.n_obs, widths)
+        values = place_predictions(task, genes, predicted, self.name,
+                                   take=np.flatnonzero(genes.wanted))
+        del predicted  # a memory-mapped array is freed (and its file with it)
         scores = np.full(len(task.output_genes), np.nan)
         scores[genes.columns[genes.wanted]] = self.fitted["reliability"][genes.wanted]
-        return Prediction(values=values, reliability=scores,
-                          latent=np.ascontiguousarray(both[:, n_out:]))
+        return Prediction(values=values, reliability=scores, latent=latent)
 
 
 @contextmanager

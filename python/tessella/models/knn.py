@@ -139,12 +139,8 @@ class KnnImputer(FittedImputer):
             averaged = index.mean(unit_rows(latent[start:stop]), reference_values, k,
                                   self.weigh, step)
             predicted[start:stop] = averaged.toarray() if sp.issparse(averaged) else averaged
-        columns = genes.columns[genes.wanted]
-        if np.array_equal(columns, np.arange(len(task.output_genes))):
-            values = predicted  # every output gene, in order: no copy
-        else:
-            values = place_predictions(task, genes, predicted, self.name)
-        return Prediction(values=values, latent=latent)
+        return Prediction(values=place_predictions(task, genes, predicted, self.name),
+                          latent=latent)
 
     def state(self) -> dict[str, Any]:
         """The fitted dict as saved state; a sparse ``reference_values`` is saved as

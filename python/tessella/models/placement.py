@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from tessella.data.genes import describe_missing, match_genes
+from tessella.data.matrix import DEFAULT_CHUNK
 from tessella.data.task import ImputationTask
 from tessella.errors import InputError
-from tessella.output import allocate
+from tessella.output import allocate, release
 
 
 def keep_measured(values: np.ndarray, task: ImputationTask, positions: np.ndarray) -> None:
@@ -56,13 +57,27 @@ def locate_fitted(task: ImputationTask, shared_genes: list[str], output_genes: l
 
 
 def place_predictions(task: ImputationTask, genes: FittedGenes, predicted: np.ndarray,
-                      method: str) -> np.ndarray:
+                      method: str, take: np.ndarray | None = None) -> np.ndarray:
     """Cells x output genes from predictions of the wanted fitted genes; measured genes
     the model does not predict keep their normalised input. The matrix is
-    memory-mapped when it exceeds the memory budget (:func:`tessella.output.allocate`)."""
-    values = allocate((task.spatial.n_obs, len(task.output_genes)), np.float32, fill=np.nan)
-    values[:, genes.columns[genes.wanted]] = predicted
-    missing = np.setdiff1d(np.arange(len(task.output_genes)), genes.columns[genes.wanted])
+    memory-mapped when it exceeds the memory budget (:func:`tessella.output.allocate`).
+
+    ``take``: the columns of ``predicted`` that hold the wanted genes (default: all
+    of them). When they are every output gene in order, ``predicted`` (float32) is
+    the result, not copied. Otherwise they are copied a block of cells at a time,
+    and a memory-mapped ``predicted`` leaves resident memory as it is read, so a
+    large one is never held whole."""
+    columns = genes.columns[genes.wanted]
+    n_output = len(task.output_genes)
+    every = take is None or np.array_equal(take, np.arange(predicted.shape[1]))
+    if every and np.array_equal(columns, np.arange(n_output)) and predicted.dtype == np.float32:
+        return predicted
+    values = allocate((task.spatial.n_obs, n_output), np.float32, fill=np.nan)
+    for start in range(0, len(values), DEFAULT_CHUNK):
+        block = predicted[start:start + DEFAULT_CHUNK]
+        values[start:start + DEFAULT_CHUNK, columns] = block if take is None else block[:, take]
+        release(predicted)
+    missing = np.setdiff1d(np.arange(n_output), columns)
     if np.any(missing >= task.n_measured):
         raise InputError(f"the {method} model was fit on other genes than those asked for.")
     keep_measured(values, task, missing)
